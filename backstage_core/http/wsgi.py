@@ -1,0 +1,100 @@
+"""WSGI entry points: a Django handler bound to a backend, which starts the backend beside the server.
+
+    # settings/wsgi.py
+    application = get_wsgi_application()
+
+The server answers at once (readiness says 503) while the plugins start in the background; requests
+to a plugin that has not started yet wait for it, as in Backstage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from django.core.handlers.wsgi import WSGIHandler
+
+from backstage_core.services.definitions import core_services
+
+__all__ = ["BackendWSGIHandler", "get_wsgi_application", "router_for_request", "start_in_background"]
+
+log = logging.getLogger("backstage.backend")
+BACKEND_KEY = "backstage.backend"
+ROUTER_KEY = "backstage.router"
+
+
+def root_router(backend: Any) -> Any:
+    """The backend's root HTTP router (cached on the backend)."""
+    router = backend.__dict__.get("_root_http_router")
+    if router is None:
+        router = backend.get_service(core_services.root_http_router)
+        backend.__dict__["_root_http_router"] = router
+    return router
+
+
+def router_for_request(request: Any) -> Any:
+    """The root router of the backend serving ``request`` (the project's, outside a handler)."""
+    router = request.environ.get(ROUTER_KEY)
+    if router is None:
+        from backstage_core.runtime import get_default_backend
+
+        router = root_router(get_default_backend())
+        request.environ[ROUTER_KEY] = router
+    return router
+
+
+class BackendWSGIHandler(WSGIHandler):
+    """Django's WSGI handler, serving one backend's routes."""
+
+    def __init__(self, backend: Any, urlconf: Any = None) -> None:
+        super().__init__()
+        self.backend = backend
+        self.router = root_router(backend)
+        self.urlconf = urlconf
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ[BACKEND_KEY] = self.backend
+        environ[ROUTER_KEY] = self.router
+        return super().__call__(environ, start_response)
+
+    def get_response(self, request: Any) -> Any:
+        if self.urlconf is not None:
+            request.urlconf = self.urlconf
+        return super().get_response(request)
+
+
+def start_in_background(backend: Any, *, exit_on_failure: bool = True) -> threading.Thread:
+    """Start ``backend`` in a thread; a failed start ends the process with status 1, as Backstage's."""
+
+    def run() -> None:
+        try:
+            backend.start()
+        except Exception as error:
+            log.error("Backend failed to start: %s", error, exc_info=error)
+            if exit_on_failure:
+                logging.shutdown()
+                os._exit(1)
+
+    thread = threading.Thread(target=run, name="backstage-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def get_wsgi_application(backend: Any = None, *, start: bool = True) -> BackendWSGIHandler:
+    """The WSGI application for ``backend`` (the project's by default), started in the background."""
+    import django
+
+    django.setup(set_prefix=False)
+    if backend is None:
+        from backstage_core.runtime import get_default_backend
+
+        backend = get_default_backend()
+    handler = BackendWSGIHandler(backend)
+    if start:
+        from backstage_core.process import install_signal_handlers
+
+        install_signal_handlers(backend)
+        start_in_background(backend)
+    return handler

@@ -1,0 +1,36 @@
+"""``manage.py migrate``: without ``--database``, migrates ``default`` and then every plugin's database.
+
+Each plugin's apps are migrated on the plugin's own database (see ``PluginDatabaseRouter``);
+``--database <pluginId>`` migrates one of them, as Django's command does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.commands.migrate import Command as DjangoMigrate
+from django.db import DEFAULT_DB_ALIAS
+
+from backstage_core.runtime import get_default_backend
+from backstage_core.services.database import migration_lock
+
+
+class Command(DjangoMigrate):
+    help = "Updates the default database and every plugin's database to their current migrations."
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.set_defaults(database=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from django.db import connections
+
+        if options["database"] is not None:
+            aliases = [options["database"]]
+        else:
+            aliases = [DEFAULT_DB_ALIAS, *get_default_backend().plugin_ids]
+        for alias in aliases:
+            if len(aliases) > 1 and options["verbosity"] >= 1:
+                self.stdout.write(self.style.MIGRATE_HEADING(f"Database '{alias}':"))
+            with migration_lock(connections[alias]):
+                super().handle(*args, **{**options, "database": alias})

@@ -1,0 +1,338 @@
+"""The database service: every plugin gets a Django database alias of its own, named after it.
+
+    backend:
+      database:
+        client: better-sqlite3
+        connection:
+          directory: ./db            # one file per plugin: ./db/<pluginId>.sqlite
+        plugin:
+          todo:
+            connection: {filename: todo-data.sqlite}
+
+Without ``backend.database`` every plugin gets its own in-memory SQLite database, as in
+Backstage. Django's own apps (admin users, sessions) use the ``default`` alias, laid out as if it
+were a plugin named ``default``. A plugin's models are routed to its alias by
+:class:`backstage_core.db.PluginDatabaseRouter`, and its migrations are applied when the backend
+starts unless ``skipMigrations`` is set. SQLite runs in WAL mode with a busy timeout and
+``BEGIN IMMEDIATE`` transactions, so concurrent writers wait for each other instead of failing
+with "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backstage_core.services.definitions import core_services
+from backstage_core.wiring.features import ServiceFactory, create_service_factory
+
+__all__ = [
+    "DEFAULT_ALIAS",
+    "DatabaseManager",
+    "PluginDatabase",
+    "database_factory",
+    "django_databases",
+]
+
+DEFAULT_ALIAS = "default"
+SQLITE_CLIENTS = ("better-sqlite3", "sqlite3")
+SQLITE_BUSY_TIMEOUT_SECONDS = 20
+SQLITE_INIT = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL"
+MEMORY = ":memory:"
+
+
+@dataclass(frozen=True)
+class Migrations:
+    skip: bool = False
+
+
+class ImproperDatabaseConfig(ValueError):
+    """``backend.database`` asks for something that can not work."""
+
+
+def _base_config(config: Any) -> Any:
+    database = config.get_optional_config("backend.database")
+    if database is None:
+        from backstage_core.config.reader import ConfigReader
+
+        return ConfigReader({"client": "better-sqlite3", "connection": MEMORY}, "default-database")
+    return database
+
+
+def _connection(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"filename": value}
+    return dict(value)
+
+
+class DatabaseManager:
+    """Reads ``backend.database`` and lays out one Django alias per plugin."""
+
+    def __init__(self, config: Any, *, base_dir: Path | None = None) -> None:
+        self.config = config
+        self.database = _base_config(config)
+        self.base_dir = base_dir or Path.cwd()
+        self._memory_names: dict[str, str] = {}
+        self._keepers: dict[str, sqlite3.Connection] = {}
+        self._instance = uuid.uuid4().hex[:12]
+        self._lock = threading.Lock()
+
+    # -- layout --------------------------------------------------------------------------
+
+    def client(self, plugin_id: str) -> str:
+        client = self.database.get_optional_string(f"plugin.{plugin_id}.client")
+        return client or self.database.get_string("client")
+
+    def skip_migrations(self, plugin_id: str) -> bool:
+        value = self.database.get_optional_boolean(f"plugin.{plugin_id}.skipMigrations")
+        if value is None:
+            value = self.database.get_optional_boolean("skipMigrations")
+        return bool(value)
+
+    def _connection_config(self, plugin_id: str, client: str) -> dict[str, Any]:
+        base = _connection(self.database.get_optional("connection"))
+        plugin_conn = _connection(self.database.get_optional(f"plugin.{plugin_id}.connection"))
+        if client in SQLITE_CLIENTS and base.get("filename") not in (None, MEMORY):
+            raise ImproperDatabaseConfig(
+                "`connection.filename` is not supported for the base sqlite connection. Prefer "
+                "`connection.directory` or provide a filename for the plugin connection instead."
+            )
+        overridden = self.database.get_optional_string(f"plugin.{plugin_id}.client") not in (None, self.database.get_string("client"))
+        return {**({} if overridden else base), **plugin_conn}
+
+    def django_settings(self, plugin_id: str) -> dict[str, Any]:
+        """The ``DATABASES`` entry for one plugin (or for ``default``)."""
+        client = self.client(plugin_id)
+        if client not in SQLITE_CLIENTS:
+            raise ImproperDatabaseConfig(
+                f"Unsupported database client type '{client}' specified for plugin '{plugin_id}'"
+            )
+        mode = self.database.get_optional_string("pluginDivisionMode") or "database"
+        connection = self._connection_config(plugin_id, client)
+        if mode != "database":
+            raise ImproperDatabaseConfig(
+                f"The SQLite driver does not support plugin division mode '{mode}'"
+            )
+        return self._sqlite_settings(plugin_id, connection)
+
+    def _sqlite_settings(self, plugin_id: str, connection: Mapping[str, Any]) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": SQLITE_INIT,
+        }
+        if connection.get("filename") == MEMORY or (
+            "filename" not in connection and "directory" not in connection
+        ):
+            name = self._memory_names.setdefault(
+                plugin_id, f"file:/backstage-{self._instance}-{plugin_id}?vfs=memdb"
+            )
+            return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": {**options, "uri": True}}
+        directory = Path(connection.get("directory") or ".")
+        if not directory.is_absolute():
+            directory = self.base_dir / directory
+        path = directory / (connection.get("filename") or f"{plugin_id}.sqlite")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path), "OPTIONS": options}
+
+    # -- runtime -------------------------------------------------------------------------
+
+    def register(self, plugin_id: str) -> str:
+        """Make sure Django knows the alias for ``plugin_id`` as laid out here; returns the alias."""
+        from django.db import connections
+
+        alias = plugin_id
+        wanted = self.django_settings(plugin_id)
+        with self._lock:
+            current = connections.settings.get(alias)
+            if current is None or current.get("NAME") != wanted["NAME"]:
+                if current is not None:
+                    _forget_connection(alias)
+                configured = _configured(wanted)
+                connections.settings[alias] = configured
+                _django_settings_databases()[alias] = configured
+            self._prepare(alias)
+        return alias
+
+    def _prepare(self, alias: str) -> None:
+        """Create the directory of a file database; keep an in-memory one alive for the backend."""
+        from django.db import connections
+
+        settings = connections.settings[alias]
+        name = settings["NAME"]
+        if "vfs=memdb" in str(name):
+            if alias not in self._keepers:
+                self._keepers[alias] = sqlite3.connect(name, uri=True, check_same_thread=False)
+        elif settings["ENGINE"].endswith("sqlite3") and not str(name).startswith("file:"):
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+
+    def migrate(self, alias: str, app_labels: list[str] | None) -> list[str]:
+        """Apply migrations to ``alias``: of ``app_labels``, or (None) of every app; returns those applied."""
+        from django.db import connections
+        from django.db.migrations.executor import MigrationExecutor
+
+        connection = connections[alias]
+        with migration_lock(connection):
+            executor = MigrationExecutor(connection)
+            leaves = executor.loader.graph.leaf_nodes()
+            targets = [key for key in leaves if app_labels is None or key[0] in app_labels]
+            plan = executor.migration_plan(targets)
+            if plan:
+                executor.migrate(targets, plan=plan)
+        connection.close()
+        return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+
+    def close(self) -> None:
+        """Close the connections this process holds and let in-memory databases go."""
+        from django.db import connections
+
+        for alias in list(self._keepers):
+            _forget_connection(alias)
+            keeper = self._keepers.pop(alias)
+            keeper.close()
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+
+    def for_plugin(self, plugin_id: str, app_labels: list[str]) -> PluginDatabase:
+        alias = self.register(plugin_id)
+        return PluginDatabase(alias, Migrations(skip=self.skip_migrations(plugin_id)), app_labels, self)
+
+
+class PluginDatabase:
+    """A plugin's database service: ``get_client()`` is its Django connection."""
+
+    def __init__(self, alias: str, migrations: Migrations, app_labels: list[str], manager: DatabaseManager) -> None:
+        self.alias = alias
+        self.migrations = migrations
+        self.app_labels = app_labels
+        self._manager = manager
+
+    def get_client(self) -> Any:
+        """This thread's connection to the plugin's database (``django.db.connections[alias]``)."""
+        from django.db import connections
+
+        return connections[self.alias]
+
+    def migrate(self) -> list[str]:
+        """Apply the plugin's Django migrations to its database."""
+        return self._manager.migrate(self.alias, self.app_labels)
+
+
+@contextlib.contextmanager
+def migration_lock(connection: Any) -> Iterator[None]:
+    """Serialise migrations of one database across processes (backends starting side by side)."""
+    name = str(connection.settings_dict.get("NAME"))
+    if connection.vendor == "sqlite" and not name.startswith("file:"):
+        lock_path = Path(f"{name}.migrate.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    yield
+
+
+def _django_settings_databases() -> dict[str, Any]:
+    from django.conf import settings
+
+    return settings.DATABASES
+
+
+def _configured(entry: dict[str, Any]) -> dict[str, Any]:
+    """A DATABASES entry with Django's defaults filled in, as ConnectionHandler would."""
+    from django.db import connections
+
+    filled = connections.configure_settings({DEFAULT_ALIAS: {"ENGINE": "django.db.backends.dummy"}, "x": dict(entry)})
+    return filled["x"]
+
+
+def _forget_connection(alias: str) -> None:
+    """Close this thread's connection to ``alias`` and forget it, so its next use reconnects.
+
+    Other threads' connections close at the end of their request (``CONN_MAX_AGE``).
+    """
+    from django.db import connections
+
+    with contextlib.suppress(Exception):
+        if hasattr(connections._connections, alias):
+            getattr(connections._connections, alias).close()
+            delattr(connections._connections, alias)
+
+
+def django_databases(config: Any, plugin_ids: list[str], *, base_dir: Path) -> tuple[dict[str, Any], DatabaseManager]:
+    """``DATABASES`` for Django's settings: ``default`` and one alias per plugin."""
+    manager = shared_manager(config, base_dir)
+    for plugin_id in plugin_ids:
+        if plugin_id == DEFAULT_ALIAS:
+            raise ImproperDatabaseConfig(f"A plugin can not be called '{DEFAULT_ALIAS}': that database alias is Django's")
+    databases = {alias: manager.django_settings(alias) for alias in [DEFAULT_ALIAS, *plugin_ids]}
+    return databases, manager
+
+
+_MANAGERS: dict[int, DatabaseManager] = {}
+
+
+def shared_manager(config: Any, base_dir: Path | None = None) -> DatabaseManager:
+    """The one manager for a config object, so settings and the running backend agree on names."""
+    manager = _MANAGERS.get(id(config))
+    if manager is None or manager.config is not config:
+        manager = _MANAGERS[id(config)] = DatabaseManager(config, base_dir=base_dir)
+    return manager
+
+
+def database_factory(*, base_dir: Path | None = None, manage_default: bool = True) -> ServiceFactory:
+    """The database service. Migrations of each plugin's apps run when its service is created.
+
+    With ``manage_default``, the ``default`` alias (Django's own apps) is laid out from config and
+    migrated at start too, so an in-memory configuration has working admin tables.
+    """
+
+    def create_root_context(config: Any, root_lifecycle: Any, root_logger: Any) -> DatabaseManager:
+        manager = shared_manager(config, base_dir)
+        if manage_default:
+            alias = manager.register(DEFAULT_ALIAS)
+            if not manager.skip_migrations(DEFAULT_ALIAS):
+                applied = manager.migrate(alias, None)
+                if applied:
+                    from django.core.management.sql import emit_post_migrate_signal
+
+                    emit_post_migrate_signal(verbosity=0, interactive=False, db=alias)
+                    root_logger.info(f"Applied {len(applied)} migrations to the default database")
+        root_lifecycle.add_shutdown_hook(manager.close)
+        return manager
+
+    def factory(manager: DatabaseManager, config: Any, root_lifecycle: Any, root_logger: Any, plugin: Any, logger: Any) -> PluginDatabase:
+        from backstage_core.db import app_labels_for_plugin
+
+        plugin_id = plugin.get_id()
+        database = manager.for_plugin(plugin_id, app_labels_for_plugin(plugin_id))
+        if database.app_labels and not database.migrations.skip:
+            applied = database.migrate()
+            if applied:
+                logger.info(f"Applied migrations {', '.join(applied)}")
+        return database
+
+    return create_service_factory(
+        service=core_services.database,
+        deps={
+            "config": core_services.root_config,
+            "root_lifecycle": core_services.root_lifecycle,
+            "root_logger": core_services.root_logger,
+            "plugin": core_services.plugin_metadata,
+            "logger": core_services.logger,
+        },
+        create_root_context=create_root_context,
+        factory=factory,
+        initialization="always",
+    )

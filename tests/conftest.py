@@ -1,0 +1,1 @@
+pytest_plugins = ["backstage_core.testing.pytest_plugin"]

@@ -1,0 +1,12 @@
+"""Test settings: the project's settings, derived from the test backend and its config."""
+
+from pathlib import Path
+
+from backstage_core.conf import django_settings
+from tests.backend import backend
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+globals().update(django_settings(backend, base_dir=BASE_DIR, backend_path="tests.backend:backend"))
+
+ROOT_URLCONF = "tests.urls"
