@@ -73,6 +73,7 @@ class BackendURLPatterns(Sequence[URLPattern | URLResolver]):
             return respond(health.get_liveness())
 
         def readiness(request: HttpRequest) -> HttpResponse:
+            request.backstage_quiet = True  # type: ignore[attr-defined] - a 503 here is not an error
             return respond(health.get_readiness())
 
         return [

@@ -119,13 +119,15 @@ class LevelFilter(logging.Filter):
 
 
 class DjangoRequestFilter(logging.Filter):
-    """Keeps Django's per-request log lines to errors outside plugins (the plugins' are logged once,
-    by their error handler, and Backstage does not log 4xx answers)."""
+    """Keeps Django's per-request log lines to errors outside plugins: the plugins' are logged once,
+    by their error handler; a 503 from readiness is an answer, not an error; Backstage does not log
+    4xx answers."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "status_code", 500) < 500:
             return False
-        return not hasattr(getattr(record, "request", None), "backstage_mount")
+        request = getattr(record, "request", None)
+        return not (hasattr(request, "backstage_mount") or getattr(request, "backstage_quiet", False))
 
 
 def _iso(created: float) -> str:

@@ -41,6 +41,11 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
+def _not_a_test(fn: Any) -> Any:
+    fn.__test__ = False
+    return fn
+
+
 class TestBackend:
     """A started backend and its server: ``url``, ``client``, ``backend``, ``stop()``."""
 
@@ -80,7 +85,8 @@ class TestBackend:
         self.stop()
 
 
-def test_service_factories(config: Mapping[str, Any]) -> list[ServiceFactory]:
+@_not_a_test
+def test_backend_services(config: Mapping[str, Any]) -> list[ServiceFactory]:
     """The default services of a test backend: the real ones, with mocks where tests need them."""
     mocks = [
         mock_services.root_config.factory(data=config),
@@ -103,7 +109,7 @@ def start_test_backend(
     server.daemon_threads = True
     port = server.server_address[1]
     base = {"backend": {"baseUrl": f"http://localhost:{port}", "listen": {"host": "127.0.0.1", "port": port}}}
-    backend = Backend(test_service_factories(_deep_merge(base, config or {})))
+    backend = Backend(test_backend_services(_deep_merge(base, config or {})))
     try:
         for feature in features:
             backend.add(feature)
@@ -111,7 +117,9 @@ def start_test_backend(
     except BaseException:
         server.server_close()
         raise
-    thread = threading.Thread(target=server.serve_forever, name=f"test-backend-{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"test-backend-{port}", daemon=True
+    )
     thread.start()
     test_backend = TestBackend(backend, server, thread)
     try:

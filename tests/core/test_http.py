@@ -1,0 +1,439 @@
+"""The HTTP router: mounting, the credentials barrier, the error envelope, health, headers, CORS."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import pytest
+from django.db import OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import path, reverse
+from rest_framework import routers, serializers, viewsets
+from rest_framework.response import Response
+
+from backstage_core import (
+    AuthenticationError,
+    ConflictError,
+    InputError,
+    NotAllowedError,
+    NotFoundError,
+    NotImplementedError,
+    NotModifiedError,
+    ServiceUnavailableError,
+    core_services,
+    create_backend_plugin,
+    http_router_factory,
+)
+from backstage_core.services.http_auth import http_auth_factory
+from backstage_core.testing import mock_credentials
+
+
+def ok(request: HttpRequest, **kwargs: Any) -> JsonResponse:
+    return JsonResponse({"path": request.path})
+
+
+def raiser(error: BaseException) -> Any:
+    def view(request: HttpRequest) -> HttpResponse:
+        raise error
+
+    return view
+
+
+def http_plugin(plugin_id: str, urls: Any, policies: list[tuple[str, str]] = (), init_hook: Any = None) -> Any:
+    def register(env: Any) -> None:
+        def init(http_router: Any, lifecycle: Any) -> None:
+            if init_hook is not None:
+                init_hook(lifecycle)
+            http_router.use(urls)
+            for policy_path, allow in policies:
+                http_router.add_auth_policy(path=policy_path, allow=allow)
+
+        env.register_init(deps={"http_router": core_services.http_router, "lifecycle": core_services.lifecycle}, init=init)
+
+    return create_backend_plugin(plugin_id=plugin_id, register=register, django_app=None)
+
+
+NONE = {"Authorization": mock_credentials.none.header()}
+USER = {"Authorization": mock_credentials.user.header()}
+
+
+def envelope(name: str, message: str, method: str, url: str, status: int) -> dict[str, Any]:
+    return {"error": {"name": name, "message": message}, "request": {"method": method, "url": url}, "response": {"statusCode": status}}
+
+
+# -- the credentials barrier -------------------------------------------------------------------
+
+
+def test_the_barrier_denies_by_default_before_routing(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(features=[http_plugin("closed", [path("thing", ok)])])
+
+    for url in ("/api/closed/thing", "/api/closed/no-such-route", "/api/closed"):
+        response = backend.client.get(url, headers=NONE)
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
+        relative = url[len("/api/closed") :] or "/"
+        assert response.json() == envelope("AuthenticationError", "Missing credentials", "GET", relative, 401)
+
+    assert backend.client.get("/api/closed/thing", headers=USER).json() == {"path": "/api/closed/thing"}
+    assert backend.client.get("/api/closed/thing", headers={"Authorization": "Bearer mock-service-token"}).status_code == 200
+
+
+def test_without_a_token_the_real_http_auth_service_says_missing_credentials(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(features=[http_plugin("closed", [path("thing", ok)]), http_auth_factory()])
+    response = backend.client.get("/api/closed/thing?x=1")
+    assert response.status_code == 401
+    assert response.json() == envelope("AuthenticationError", "Missing credentials", "GET", "/thing?x=1", 401)
+
+
+def test_a_token_no_handler_accepts_is_illegal(test_backend_factory: Any) -> None:
+    from backstage_core.services.auth import auth_factory
+
+    backend = test_backend_factory(features=[http_plugin("closed", [path("thing", ok)]), auth_factory(), http_auth_factory()])
+    response = backend.client.get("/api/closed/thing", headers={"Authorization": "Bearer something"})
+    assert response.status_code == 401
+    assert response.json()["error"] == {"name": "AuthenticationError", "message": "Illegal token"}
+
+
+def test_an_invalid_token_is_refused_even_where_user_credentials_are_allowed(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(features=[http_plugin("closed", [path("thing", ok)])])
+    response = backend.client.get("/api/closed/thing", headers={"Authorization": mock_credentials.user.invalid_header()})
+    assert response.status_code == 401
+    assert response.json()["error"] == {"name": "AuthenticationError", "message": "User token is invalid"}
+
+
+def test_unauthenticated_policies_open_a_prefix_on_segment_boundaries(test_backend_factory: Any) -> None:
+    urls = [path("public", ok), path("public/deep/x", ok), path("publicity", ok), path("private", ok), path("users/<str:name>/info", ok)]
+    backend = test_backend_factory(
+        features=[http_plugin("mixed", urls, [("/public", "unauthenticated"), ("/users/:id/info", "unauthenticated")])]
+    )
+    client = backend.client
+
+    assert client.get("/api/mixed/public", headers=NONE).status_code == 200
+    assert client.get("/api/mixed/public/", headers=NONE).status_code == 404  # open, but no such route
+    assert client.get("/api/mixed/public/deep/x", headers=NONE).status_code == 200
+    assert client.get("/api/mixed/users/jane/info", headers=NONE).status_code == 200
+    assert client.get("/api/mixed/publicity", headers=NONE).status_code == 401
+    assert client.get("/api/mixed/private", headers=NONE).status_code == 401
+    # A spelling that only looks like an open path is not opened by it.
+    assert client.get("/api/mixed/public/../private", headers=NONE).status_code == 401
+    assert client.get("/api/mixed/public/%2E%2E/private", headers=NONE).status_code == 401
+    assert client.get("/api/mixed//public/../private", headers=NONE).status_code == 401
+
+
+def test_user_cookie_policies_accept_the_backstage_auth_cookie_only_there(test_backend_factory: Any) -> None:
+    plugin = http_plugin("cookies", [path("static/app.js", ok), path("api", ok)], [("/static", "user-cookie")])
+    backend = test_backend_factory(features=[plugin, http_auth_factory()])
+    cookie = {"Cookie": mock_credentials.limited_user.cookie()}
+
+    assert backend.client.get("/api/cookies/static/app.js", headers=cookie).status_code == 200
+    assert backend.client.get("/api/cookies/static/app.js").status_code == 401
+    assert backend.client.get("/api/cookies/api", headers=cookie).status_code == 401
+
+
+def test_the_default_auth_policy_can_be_turned_off(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(
+        features=[http_plugin("closed", [path("thing", ok)])],
+        config={"backend": {"auth": {"dangerouslyDisableDefaultAuthPolicy": True}}},
+    )
+    assert backend.client.get("/api/closed/thing", headers=NONE).status_code == 200
+
+
+def test_invalid_auth_policies_are_refused(test_backend_factory: Any) -> None:
+    from backstage_core import BackendStartupError
+
+    with pytest.raises(BackendStartupError, match="Invalid auth policy"):
+        test_backend_factory(features=[http_plugin("bad", [], [("/", "everyone")])])
+
+
+# -- the error envelope ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "name"),
+    [
+        (InputError("bad input"), 400, "InputError"),
+        (AuthenticationError("who are you"), 401, "AuthenticationError"),
+        (NotAllowedError("not you"), 403, "NotAllowedError"),
+        (NotFoundError("no such thing"), 404, "NotFoundError"),
+        (ConflictError("already there"), 409, "ConflictError"),
+        (NotImplementedError("not yet"), 501, "NotImplementedError"),
+        (ServiceUnavailableError("later"), 503, "ServiceUnavailableError"),
+        (Http404("gone"), 404, "NotFoundError"),
+    ],
+)
+def test_errors_become_the_envelope_with_their_status(test_backend_factory: Any, error: Exception, status: int, name: str) -> None:
+    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])])
+    response = backend.client.post("/api/errors/boom?q=1")
+    assert response.status_code == status
+    body = response.json()
+    body["error"].pop("stack", None)
+    assert body == envelope(name, str(error), "POST", "/boom?q=1", status)
+
+
+def test_not_modified_maps_to_304(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(NotModifiedError("same")))], [("/", "unauthenticated")])])
+    assert backend.client.get("/api/errors/boom").status_code == 304
+
+
+def test_an_error_with_its_own_status_keeps_it(test_backend_factory: Any) -> None:
+    class TeapotError(Exception):
+        status_code = 418
+
+    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(TeapotError("short and stout")))], [("/", "unauthenticated")])])
+    response = backend.client.get("/api/errors/boom")
+    assert response.status_code == 418
+    assert response.json()["error"]["message"] == "short and stout"
+
+
+@pytest.mark.parametrize("error", [RuntimeError("secret internals"), OperationalError("no such table: secret_table")])
+def test_unexpected_and_database_errors_are_hidden_behind_a_log_id(test_backend_factory: Any, caplog: Any, error: Exception) -> None:
+    from backstage_core.testing import mock_services
+
+    plugin = http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])
+    backend = test_backend_factory(features=[plugin, mock_services.root_logger.factory(level="error")])
+    with caplog.at_level("ERROR"):
+        response = backend.client.get("/api/errors/boom")
+    assert response.status_code == 500
+    body = response.json()
+    match = re.fullmatch(r"An internal error occurred logId=([0-9a-f]{20})", body["error"]["message"])
+    assert match, body
+    assert body == envelope("Error", body["error"]["message"], "GET", "/boom", 500)
+    assert "secret" not in response.text
+    assert any(f"Filtered internal error with logId={match.group(1)} from response" in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage() == "Request failed with status 500" for r in caplog.records)
+
+
+def test_a_lost_database_connection_is_a_503(test_backend_factory: Any) -> None:
+    error = OperationalError('connection to server at "127.0.0.1", port 5432 failed: Connection refused')
+    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])])
+    response = backend.client.get("/api/errors/boom")
+    assert response.status_code == 503
+    assert response.json()["error"] == {"name": "ServiceUnavailableError", "message": "Database is unavailable"}
+
+
+def test_stack_traces_are_shown_in_development_only(test_backend_factory: Any, monkeypatch: Any) -> None:
+    features = [http_plugin("errors", [path("boom", raiser(InputError("bad")))], [("/", "unauthenticated")])]
+    monkeypatch.setenv("DJANGO_ENV", "development")
+    development = test_backend_factory(features=features).client.get("/api/errors/boom").json()
+    assert "InputError: bad" in development["error"]["stack"]
+
+    monkeypatch.setenv("DJANGO_ENV", "production")
+    production = test_backend_factory(features=[http_plugin("errors2", [path("boom", raiser(InputError("bad")))], [("/", "unauthenticated")])])
+    assert "stack" not in production.client.get("/api/errors2/boom").json()["error"]
+
+
+class ThingSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=5)
+
+
+class ThingViewSet(viewsets.ViewSet):
+    def list(self, request: Any) -> Response:
+        return Response([{"name": "a"}])
+
+    def create(self, request: Any) -> Response:
+        serializer = ThingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.data, status=201)
+
+    def retrieve(self, request: Any, pk: str) -> Response:
+        raise NotFoundError(f"No thing {pk}")
+
+
+def test_a_drf_router_is_mounted_and_its_errors_use_the_envelope(test_backend_factory: Any) -> None:
+    router = routers.SimpleRouter()
+    router.trailing_slash = "/?"
+    router.register("things", ThingViewSet, basename="thing")
+    backend = test_backend_factory(features=[http_plugin("drf", router, [("/", "unauthenticated")])])
+    client = backend.client
+
+    assert client.get("/api/drf/things").json() == [{"name": "a"}]
+    assert client.get("/api/drf/things/").json() == [{"name": "a"}]
+    response = client.post("/api/drf/things", json={"name": "too long"})
+    assert response.status_code == 400
+    assert response.json() == envelope("InputError", "name: Ensure this field has no more than 5 characters.", "POST", "/things", 400)
+    response = client.post("/api/drf/things", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["name"] == "SyntaxError"
+    assert client.get("/api/drf/things/7").json() == envelope("NotFoundError", "No thing 7", "GET", "/things/7", 404)
+
+
+def test_routes_can_be_reversed_in_the_plugin_namespace(test_backend_factory: Any) -> None:
+    seen = {}
+
+    def named(request: HttpRequest) -> JsonResponse:
+        seen["url"] = reverse("named:here")
+        return JsonResponse({})
+
+    backend = test_backend_factory(features=[http_plugin("named", [path("here", named, name="here")], [("/", "unauthenticated")])])
+    assert backend.client.get("/api/named/here").status_code == 200
+    assert seen["url"] == "/api/named/here"
+
+
+def test_get_path_moves_every_plugin(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(
+        features=[
+            http_plugin("moved", [path("thing", ok)], [("/", "unauthenticated")]),
+            http_router_factory(get_path=lambda plugin_id: f"/plugins/{plugin_id}"),
+        ]
+    )
+    assert backend.client.get("/plugins/moved/thing").json() == {"path": "/plugins/moved/thing"}
+    assert backend.client.get("/api/moved/thing").status_code == 404
+
+
+def test_unknown_paths_are_a_404_with_an_empty_body(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(features=[http_plugin("open", [path("thing", ok)], [("/", "unauthenticated")])])
+    for url in ("/api/open/nothing", "/api/unknown-plugin/x", "/nothing", "/api/OPEN/thing"):
+        response = backend.client.get(url)
+        assert (response.status_code, response.content) == (404, b""), url
+        assert "content-type" not in response.headers
+
+
+# -- health and lifecycle ----------------------------------------------------------------------
+
+
+def test_health_endpoints(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(config={"backend": {"health": {"headers": {"X-Health": "yes"}}}})
+    for kind in ("liveness", "readiness"):
+        response = backend.client.get(f"/.backstage/health/v1/{kind}", headers=NONE)
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+        assert response.headers["x-health"] == "yes"
+
+
+def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_then(test_backend_factory: Any) -> None:
+    from backstage_core.testing.backend import start_test_backend
+
+    release = threading.Event()
+    features = [
+        http_plugin("slow", [path("thing", ok)], [("/", "unauthenticated")]),
+        http_plugin("late", [path("thing", ok)], [("/", "unauthenticated")], init_hook=lambda lifecycle: release.wait(10)),
+    ]
+    started: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: started.update(backend=start_test_backend(features=features, config={"backend": {"lifecycle": {"startupRequestPauseTimeout": "300ms"}}}))
+    )
+
+    import httpx
+
+    # start_test_backend binds before it starts the plugins; find the port from the server thread.
+    thread.start()
+    url = None
+    for _ in range(200):
+        names = [t.name for t in threading.enumerate() if t.name.startswith("test-backend-")]
+        if names:
+            url = f"http://127.0.0.1:{names[-1].rsplit('-', 1)[1]}"
+            break
+        threading.Event().wait(0.01)
+    assert url is not None
+    try:
+        readiness = httpx.get(f"{url}/.backstage/health/v1/readiness")
+        assert (readiness.status_code, readiness.json()) == (503, {"message": "Backend has not started yet", "status": "error"})
+        held = httpx.get(f"{url}/api/late/thing", timeout=10)
+        assert held.status_code == 503
+        assert held.json()["error"] == {"name": "ServiceUnavailableError", "message": "Service has not started up yet"}
+        assert httpx.get(f"{url}/api/slow/thing").status_code == 200  # its own plugin is up
+
+        waiting = {}
+        request = threading.Thread(target=lambda: waiting.update(response=httpx.get(f"{url}/api/late/thing", timeout=10)))
+        request.start()
+        release.set()
+        request.join()
+        thread.join()
+        assert waiting["response"].status_code == 200
+        assert httpx.get(f"{url}/.backstage/health/v1/readiness").status_code == 200
+    finally:
+        release.set()
+        thread.join()
+        if "backend" in started:
+            started["backend"].stop()
+
+
+def test_shutdown_turns_readiness_and_plugin_routes_to_503(test_backend_factory: Any) -> None:
+    in_hook = threading.Event()
+    release = threading.Event()
+
+    def hooks(lifecycle: Any) -> None:
+        def slow_shutdown() -> None:
+            in_hook.set()
+            release.wait(10)
+
+        lifecycle.add_shutdown_hook(slow_shutdown)
+
+    backend = test_backend_factory(features=[http_plugin("closing", [path("thing", ok)], [("/", "unauthenticated")], init_hook=hooks)])
+    stopping = threading.Thread(target=backend.backend.stop)
+    stopping.start()
+    assert in_hook.wait(5)
+    try:
+        readiness = backend.client.get("/.backstage/health/v1/readiness")
+        assert (readiness.status_code, readiness.json()) == (503, {"message": "Backend is shutting down", "status": "error"})
+        response = backend.client.get("/api/closing/thing")
+        assert response.status_code == 503
+        assert response.json()["error"] == {"name": "ServiceUnavailableError", "message": "Service is shutting down"}
+    finally:
+        release.set()
+        stopping.join()
+
+
+# -- headers and CORS --------------------------------------------------------------------------
+
+BACKSTAGE_CSP = (
+    "default-src 'self';base-uri 'self';font-src 'self' https: data:;frame-ancestors 'self';"
+    "img-src 'self' data:;object-src 'none';script-src 'self' 'unsafe-eval';script-src-attr 'none';"
+    "style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests"
+)
+
+
+def test_security_headers_are_on_every_response(test_backend_factory: Any) -> None:
+    backend = test_backend_factory(features=[http_plugin("open", [path("thing", ok)], [("/", "unauthenticated")])])
+    for url in ("/api/open/thing", "/nothing", "/.backstage/health/v1/liveness"):
+        headers = backend.client.get(url).headers
+        assert headers["content-security-policy"] == BACKSTAGE_CSP
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["strict-transport-security"] == "max-age=15552000; includeSubDomains"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "SAMEORIGIN"
+        assert "x-powered-by" not in headers
+        assert "access-control-allow-origin" not in headers
+
+
+def test_csp_and_referrer_policy_follow_config(test_backend_factory: Any) -> None:
+    config = {"backend": {"csp": {"connectSrc": ["'self'", "https://api.example.com"], "upgrade-insecure-requests": False}, "referrer": {"policy": ["same-origin"]}}}
+    headers = test_backend_factory(config=config).client.get("/nothing").headers
+    assert headers["content-security-policy"].endswith("style-src 'self' https: 'unsafe-inline';connect-src 'self' https://api.example.com")
+    assert headers["referrer-policy"] == "same-origin"
+
+
+def test_cors_follows_backend_cors_with_origin_globs(test_backend_factory: Any, settings: Any) -> None:
+    from backstage_core.conf import cors_settings
+    from backstage_core.config.reader import ConfigReader
+
+    cors = cors_settings(ConfigReader({"backend": {"cors": {"origin": ["https://*.example.com", "http://localhost:3000"], "credentials": True, "methods": ["GET", "POST"]}}}))
+    assert cors is not None
+    for key, value in cors.items():
+        setattr(settings, key, value)
+    settings.MIDDLEWARE = [settings.MIDDLEWARE[0], "corsheaders.middleware.CorsMiddleware", *settings.MIDDLEWARE[1:]]
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "corsheaders"]
+    backend = test_backend_factory(features=[http_plugin("open", [path("thing", ok)])])
+
+    allowed = backend.client.get("/api/open/thing", headers={"Origin": "https://app.example.com", **USER})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    refused = backend.client.get("/api/open/thing", headers={"Origin": "https://example.org", **USER})
+    assert "access-control-allow-origin" not in refused.headers
+    preflight = backend.client.options(
+        "/api/open/thing", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"}
+    )  # no credentials: answered before the barrier
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-methods"] == "GET, POST"
+
+
+def test_a_root_path_can_only_be_mounted_once(test_backend_factory: Any) -> None:
+    backend = test_backend_factory()
+    router = backend.get_service(core_services.root_http_router)
+    router.use("/extra", [path("x", ok)])
+    assert backend.client.get("/extra/x").json() == {"path": "/extra/x"}
+    with pytest.raises(ValueError, match="^Path /extra/deeper conflicts with the existing path /extra$"):
+        router.use("/extra/deeper", [])
+    with pytest.raises(ValueError, match="^Root router path may not be empty$"):
+        router.use("/", [])
