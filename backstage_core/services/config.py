@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from backstage_core.config.loader import load_configs, load_remote_config, make_env_lookup
-from backstage_core.config.reader import AppConfig, ConfigReader
+from backstage_core.config.loader import load_configs
+from backstage_core.config.reader import ConfigReader
 from backstage_core.services.definitions import core_services
 from backstage_core.wiring.features import ServiceFactory, create_service_factory
 
@@ -169,33 +169,18 @@ def config_factory(
     argv: Sequence[str] | None = None,
     remote: Mapping[str, Any] | None = None,
     root_dir: str | Path | None = None,
-    data: Mapping[str, Any] | None = None,
 ) -> ServiceFactory:
     """The root config service factory.
 
     ``argv`` replaces ``sys.argv`` as the source of ``--config`` arguments; ``remote`` enables
-    config from URLs, reloaded every ``reload_interval_seconds`` (default 60); ``data`` is a
-    last, highest-priority layer (handy in tests).
+    config from URLs, reloaded every ``reload_interval_seconds`` (default 60); ``root_dir`` is
+    where ``app-config.yaml`` and its siblings are looked for (the working directory).
     """
 
     def factory() -> ObservableConfig:
-        config = load_root_config(argv=argv, remote=remote, root_dir=root_dir)
-        if data is not None:
-            layers = _layers(config._current()) + [AppConfig(data, "config-factory")]
-            config._reader = ConfigReader.from_configs(layers)
-        return config
+        return load_root_config(argv=argv, remote=remote, root_dir=root_dir)
 
     return create_service_factory(service=core_services.root_config, factory=factory)
-
-
-def _layers(reader: ConfigReader) -> list[AppConfig]:
-    layers: list[AppConfig] = []
-    current: ConfigReader | None = reader
-    while current is not None:
-        if current._data is not None:
-            layers.insert(0, AppConfig(current._data, current.context))
-        current = current._fallback
-    return layers
 
 
 # -- secrets -------------------------------------------------------------------------------
@@ -264,4 +249,3 @@ def iter_secret_values(config: Any) -> Iterable[str]:
     return sorted(config_secrets(config), key=len, reverse=True)
 
 
-_ = make_env_lookup, load_remote_config

@@ -22,13 +22,19 @@ class Command(DjangoMigrate):
         super().add_arguments(parser)
         parser.set_defaults(database=None)
 
+    @staticmethod
+    def _aliases(options: dict[str, Any]) -> list[str]:
+        if options["database"] is not None:
+            return [options["database"]]
+        return [DEFAULT_DB_ALIAS, *get_default_backend().plugin_ids]
+
+    def get_check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**super().get_check_kwargs(options), "databases": self._aliases(options)}
+
     def handle(self, *args: Any, **options: Any) -> None:
         from django.db import connections
 
-        if options["database"] is not None:
-            aliases = [options["database"]]
-        else:
-            aliases = [DEFAULT_DB_ALIAS, *get_default_backend().plugin_ids]
+        aliases = self._aliases(options)
         for alias in aliases:
             if len(aliases) > 1 and options["verbosity"] >= 1:
                 self.stdout.write(self.style.MIGRATE_HEADING(f"Database '{alias}':"))

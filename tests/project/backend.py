@@ -1,0 +1,8 @@
+"""A project backend for tests that run real processes: config from --config, as the shipped one."""
+
+from backstage_core import create_backend
+
+backend = create_backend()
+backend.add("tests.plugins.alpha.plugin")
+backend.add("tests.plugins.beta.plugin")
+backend.add("tests.plugins.hooks.plugin")
