@@ -30,7 +30,7 @@ from backstage_core.errors import (
     NotModifiedError,
     ServiceUnavailableError,
 )
-from backstage_core.services.definitions import coreServices, core_services
+from backstage_core.services.definitions import core_services, coreServices
 from backstage_core.wiring.backend import Backend, BackendStartupError
 from backstage_core.wiring.features import (
     BackendFeature,

@@ -70,7 +70,9 @@ def glob_to_regex(pattern: str) -> str:
             index = close
         elif char == "{":
             close = pattern.index("}", index)
-            out.append("(?:" + "|".join(re.escape(o) for o in pattern[index + 1 : close].split(",")) + ")")
+            out.append(
+                "(?:" + "|".join(re.escape(o) for o in pattern[index + 1 : close].split(",")) + ")"
+            )
             index = close
         else:
             out.append(re.escape(char))
@@ -128,7 +130,12 @@ def _allowed_hosts(config: Any) -> list[str]:
 def _caches(config: Any) -> dict[str, Any]:
     store = config.get_optional_string("backend.cache.store") or "memory"
     if store == "memory":
-        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "backstage"}}
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "backstage",
+            }
+        }
     raise ImproperlyConfigured(f"Unknown cache store: {store}")
 
 
@@ -139,7 +146,9 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
     config = backend.get_service(core_services.root_config)
     production = is_production()
 
-    secret_key = env.str("DJANGO_SECRET_KEY", default="") or config.get_optional_string("backend.django.secretKey")
+    secret_key = env.str("DJANGO_SECRET_KEY", default="") or config.get_optional_string(
+        "backend.django.secretKey"
+    )
     if not secret_key:
         if production:
             raise ImproperlyConfigured(

@@ -33,7 +33,9 @@ def free_port() -> int:
 
 def ready(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/.backstage/health/v1/readiness", timeout=1) as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/.backstage/health/v1/readiness", timeout=1
+        ) as response:
             return response.status == 200
     except OSError:
         return False
@@ -43,7 +45,14 @@ def measure(command: list[str], timeout: float) -> float:
     port = free_port()
     env = {**os.environ, "APP_CONFIG_backend_listen_port": str(port), "PORT": str(port)}
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while time.perf_counter() - start < timeout:
             if ready(port):
@@ -61,15 +70,26 @@ def measure(command: list[str], timeout: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--reload", action="store_true", help="measure runserver with its autoreloader")
+    parser.add_argument(
+        "--reload", action="store_true", help="measure runserver with its autoreloader"
+    )
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("command", nargs="*", help="the server command (after --)")
     args = parser.parse_args()
-    command = args.command or [sys.executable, "manage.py", "runserver", *([] if args.reload else ["--noreload"])]
+    command = args.command or [
+        sys.executable,
+        "manage.py",
+        "runserver",
+        *([] if args.reload else ["--noreload"]),
+    ]
     times = [measure(command, args.timeout) for _ in range(args.runs)]
-    print(f"start to ready: median {statistics.median(times):.3f}s  min {min(times):.3f}s  max {max(times):.3f}s  runs {len(times)}")
+    print(
+        f"start to ready: median {statistics.median(times):.3f}s  min {min(times):.3f}s  max {max(times):.3f}s  runs {len(times)}"
+    )
     print("command:", " ".join(command))
 
 

@@ -7,7 +7,9 @@ from settings.backend import backend
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-globals().update(django_settings(backend, base_dir=BASE_DIR, backend_path="settings.backend:backend"))
+globals().update(
+    django_settings(backend, base_dir=BASE_DIR, backend_path="settings.backend:backend")
+)
 
 ROOT_URLCONF = "settings.urls"
 WSGI_APPLICATION = "settings.wsgi.application"

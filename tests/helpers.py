@@ -30,12 +30,16 @@ def write_config(directory: Path, data: dict[str, Any], name: str = "app-config.
     return path
 
 
-def wait_for(url: str, status: int = 200, timeout: float = 20, process: subprocess.Popen[Any] | None = None) -> httpx.Response:
+def wait_for(
+    url: str, status: int = 200, timeout: float = 20, process: subprocess.Popen[Any] | None = None
+) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}: {process.stdout.read() if process.stdout else ''}")
+            raise AssertionError(
+                f"server exited with {process.returncode}: {process.stdout.read() if process.stdout else ''}"
+            )
         try:
             last = httpx.get(url, timeout=2)
             if last.status_code == status:
@@ -47,12 +51,19 @@ def wait_for(url: str, status: int = 200, timeout: float = 20, process: subproce
 
 
 @contextlib.contextmanager
-def running(args: list[str], settings: str = "tests.project.settings", env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+def running(
+    args: list[str], settings: str = "tests.project.settings", env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
     """A ``manage.py`` process (stdout and stderr merged); killed at the end if still running."""
     process = subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": settings, "DJANGO_ENV": "development", **(env or {})},
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings,
+            "DJANGO_ENV": "development",
+            **(env or {}),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -1,7 +1,7 @@
 """Durations as Backstage writes them: ``{minutes: 10}``, ``'2 seconds'``, ``'PT1M'`` or a timedelta.
 
-    read_duration_from_config(config, "backend.lifecycle.serverShutdownDelay")  # -> timedelta
-    to_timedelta({"minutes": 10})
+read_duration_from_config(config, "backend.lifecycle.serverShutdownDelay")  # -> timedelta
+to_timedelta({"minutes": 10})
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from typing import Any
 
 from backstage_core.errors import InputError, stringify_error
 
-__all__ = ["DURATION_UNITS", "HumanDuration", "read_duration_from_config", "to_milliseconds", "to_timedelta"]
+__all__ = [
+    "DURATION_UNITS",
+    "HumanDuration",
+    "read_duration_from_config",
+    "to_milliseconds",
+    "to_timedelta",
+]
 
 HumanDuration = Mapping[str, float]
 DURATION_UNITS = ("years", "months", "weeks", "days", "hours", "minutes", "seconds", "milliseconds")
@@ -81,7 +87,9 @@ def _from_string(text: str) -> timedelta:
             raise ValueError("Invalid ISO format, no values given")
         return _from_mapping(parts)
     if re.fullmatch(r"-?\d+(?:\.\d+)?", text):
-        raise ValueError("The value cannot be a plain number; try adding a unit like 'ms' or 'seconds'")
+        raise ValueError(
+            "The value cannot be a plain number; try adding a unit like 'ms' or 'seconds'"
+        )
     match = _MS_PATTERN.fullmatch(text)
     if not match or not match.group(2):
         raise ValueError(
@@ -125,7 +133,9 @@ def read_duration_from_config(config: Any, key: str) -> timedelta:
         sub = config.get_config(key)
         data = {unit: sub.get_optional_number(unit) for unit in sub.keys()}
     except Exception as error:
-        raise InputError(f"Failed to read duration from config, {stringify_error(error)}") from error
+        raise InputError(
+            f"Failed to read duration from config, {stringify_error(error)}"
+        ) from error
     try:
         return _from_mapping(data)
     except ValueError as error:

@@ -56,7 +56,8 @@ _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 _Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
     list("-+0123456789"),
 )
 _Yaml12Loader.add_implicit_resolver(
@@ -167,7 +168,11 @@ def _transform(value: Any, directory: Path | None, env: EnvLookup, path: str) ->
         if isinstance(value, str):
             result = substitute(value, env)
             return _DROP if result is None else result
-        if isinstance(value, Mapping) and directory is not None and any(k in value for k in INCLUDE_KEYS):
+        if (
+            isinstance(value, Mapping)
+            and directory is not None
+            and any(k in value for k in INCLUDE_KEYS)
+        ):
             return _include(value, directory, env, path)
     except _NodeError:
         raise
@@ -226,7 +231,9 @@ def _include(node: Mapping[str, Any], directory: Path, env: EnvLookup, path: str
         for index, part in enumerate(parts):
             if not isinstance(data, Mapping):
                 where = ".".join(parts[:index])
-                raise ValueError(f"value at '{where}' in included file {file_part} is not an object")
+                raise ValueError(
+                    f"value at '{where}' in included file {file_part} is not an object"
+                )
             data = data.get(part)
     if isinstance(data, str):
         substituted = substitute(data, env)
@@ -291,7 +298,9 @@ def env_config(environ: Mapping[str, str]) -> AppConfig | None:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 sub_key = "_".join(parts[: index + 1])
-                raise TypeError(f"Could not nest config for key '{key}' under existing value '{sub_key}'")
+                raise TypeError(
+                    f"Could not nest config for key '{key}' under existing value '{sub_key}'"
+                )
         if parts[-1] in target:
             raise TypeError(f"Refusing to override existing config at key '{key}'")
         try:
@@ -310,11 +319,15 @@ def env_config(environ: Mapping[str, str]) -> AppConfig | None:
 def default_config_files(root: Path, environ: Mapping[str, str]) -> list[Path]:
     envs = [e.strip() for e in environ.get("BACKSTAGE_ENV", "").split(",") if e.strip()]
     files = [root / "app-config.yaml"]
-    files += [root / f"app-config.{e}.yaml" for e in envs if (root / f"app-config.{e}.yaml").exists()]
+    files += [
+        root / f"app-config.{e}.yaml" for e in envs if (root / f"app-config.{e}.yaml").exists()
+    ]
     if (root / "app-config.local.yaml").exists():
         files.append(root / "app-config.local.yaml")
     files += [
-        root / f"app-config.{e}.local.yaml" for e in envs if (root / f"app-config.{e}.local.yaml").exists()
+        root / f"app-config.{e}.local.yaml"
+        for e in envs
+        if (root / f"app-config.{e}.local.yaml").exists()
     ]
     return files
 

@@ -53,7 +53,9 @@ def type_name(value: Any) -> str:
 
 
 def _type_error(key: str, context: str, got: str, wanted: str) -> TypeError:
-    return TypeError(f"Invalid type in config for key '{key}' in '{context}', got {got}, wanted {wanted}")
+    return TypeError(
+        f"Invalid type in config for key '{key}' in '{context}', got {got}, wanted {wanted}"
+    )
 
 
 def _missing_error(key: str, context: str) -> KeyError:
@@ -61,7 +63,9 @@ def _missing_error(key: str, context: str) -> KeyError:
 
 
 def _convert_error(key: str, context: str, wanted: str) -> ValueError:
-    return ValueError(f"Unable to convert config value for key '{key}' in '{context}' to a {wanted}")
+    return ValueError(
+        f"Unable to convert config value for key '{key}' in '{context}' to a {wanted}"
+    )
 
 
 class ConfigMissingError(KeyError):
@@ -327,4 +331,8 @@ def _js_number(text: str) -> float | int | None:
         return None
     if not math.isfinite(number) or stripped.lower() in ("nan", "inf", "-inf", "+inf", "infinity"):
         return None
-    return int(number) if number.is_integer() and "." not in stripped and "e" not in stripped.lower() else number
+    return (
+        int(number)
+        if number.is_integer() and "." not in stripped and "e" not in stripped.lower()
+        else number
+    )

@@ -1,9 +1,9 @@
 """Security headers, as Backstage sets them with helmet; ``backend.csp`` and ``backend.referrer`` adjust them.
 
-    backend:
-      csp:
-        connect-src: ["'self'", "https://api.example.com"]
-        upgrade-insecure-requests: false        # false removes a directive
+backend:
+  csp:
+    connect-src: ["'self'", "https://api.example.com"]
+    upgrade-insecure-requests: false        # false removes a directive
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def csp_directives(backend: Any) -> dict[str, list[str]]:
         if not re.fullmatch(r"[a-zA-Z0-9-]+", name):
             raise ValueError(f'Content-Security-Policy received an invalid directive name "{name}"')
         if any(";" in v or "," in v for v in values):
-            raise ValueError(f'Content-Security-Policy received an invalid directive value for "{name}"')
+            raise ValueError(
+                f'Content-Security-Policy received an invalid directive value for "{name}"'
+            )
         directives[name] = values
     if "default-src" not in directives:
         raise ValueError(
@@ -81,7 +83,8 @@ def _referrer_policy(backend: Any) -> str:
 def security_headers(backend: Any) -> list[tuple[str, str]]:
     """Every security header for every response, from the ``backend`` config section."""
     csp = ";".join(
-        f"{name} {' '.join(values)}" if values else name for name, values in csp_directives(backend).items()
+        f"{name} {' '.join(values)}" if values else name
+        for name, values in csp_directives(backend).items()
     )
     return [
         ("Content-Security-Policy", csp),

@@ -98,6 +98,8 @@ class BackendURLConf:
         self.urlpatterns = BackendURLPatterns(backend, extra)
 
 
-def backend_urlpatterns(backend: Any, extra: Sequence[URLPattern | URLResolver] = ()) -> BackendURLPatterns:
+def backend_urlpatterns(
+    backend: Any, extra: Sequence[URLPattern | URLResolver] = ()
+) -> BackendURLPatterns:
     """The live URL patterns of ``backend``, for a project's ``urls.py``."""
     return BackendURLPatterns(backend, extra)

@@ -18,7 +18,12 @@ from django.core.handlers.wsgi import WSGIHandler
 
 from backstage_core.services.definitions import core_services
 
-__all__ = ["BackendWSGIHandler", "get_wsgi_application", "router_for_request", "start_in_background"]
+__all__ = [
+    "BackendWSGIHandler",
+    "get_wsgi_application",
+    "router_for_request",
+    "start_in_background",
+]
 
 log = logging.getLogger("backstage.backend")
 BACKEND_KEY = "backstage.backend"

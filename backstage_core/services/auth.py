@@ -74,7 +74,9 @@ class AuthService:
         self.plugin_id = plugin_id
         self._handlers = list(handlers)
 
-    def authenticate(self, token: str, *, allow_limited_access: bool = False) -> BackstageCredentials:
+    def authenticate(
+        self, token: str, *, allow_limited_access: bool = False
+    ) -> BackstageCredentials:
         for handler in self._handlers:
             credentials = handler.verify(token, allow_limited_access=allow_limited_access)
             if credentials is not None:
@@ -82,7 +84,9 @@ class AuthService:
         raise AuthenticationError("Illegal token")
 
     @staticmethod
-    def is_principal(credentials: BackstageCredentials, type: PrincipalType | Literal["unknown"]) -> bool:
+    def is_principal(
+        credentials: BackstageCredentials, type: PrincipalType | Literal["unknown"]
+    ) -> bool:
         return type == "unknown" or credentials.principal.type == type
 
     @staticmethod

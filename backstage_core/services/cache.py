@@ -59,7 +59,9 @@ class CacheService:
         return f"{self._namespace}:{normalize_key(key)}"
 
     def _failed(self, action: str, error: Exception) -> None:
-        self._logger.warn(f"Cache {action} failed, treating it as a miss: {error}", {"type": "cache"})
+        self._logger.warn(
+            f"Cache {action} failed, treating it as a miss: {error}", {"type": "cache"}
+        )
 
     def get(self, key: str) -> Any:
         """The value stored at ``key``, or None."""
@@ -121,7 +123,9 @@ def cache_factory(*, alias: str = "default") -> ServiceFactory:
     def create_root_context(config: Any) -> timedelta | None:
         return read_default_ttl(config)
 
-    def factory(default_ttl: timedelta | None, config: Any, plugin: Any, logger: Any) -> CacheService:
+    def factory(
+        default_ttl: timedelta | None, config: Any, plugin: Any, logger: Any
+    ) -> CacheService:
         return CacheService(alias, plugin.get_id(), default_ttl, logger)
 
     return create_service_factory(

@@ -78,7 +78,9 @@ class ObservableConfig:
         return ObservableConfig(parent=self, key=key)
 
     def get_optional_config(self, key: str) -> ObservableConfig | None:
-        return self.get_config(key) if self._current().get_optional_config(key) is not None else None
+        return (
+            self.get_config(key) if self._current().get_optional_config(key) is not None else None
+        )
 
     def set_config(self, reader: ConfigReader) -> None:
         """Replace the data; subscribers are called when what it reads as has changed."""
@@ -111,12 +113,16 @@ class ObservableConfig:
 class _RemotePoller:
     """Reloads remote config every interval and swaps it into the observable config."""
 
-    def __init__(self, load: Callable[[], ConfigReader], config: ObservableConfig, interval: float) -> None:
+    def __init__(
+        self, load: Callable[[], ConfigReader], config: ObservableConfig, interval: float
+    ) -> None:
         self._load = load
         self._config = config
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="backstage-config-reload", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="backstage-config-reload", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
@@ -204,7 +210,7 @@ SECRET_KEY_NAMES = re.compile(
 
 
 def _match(path: list[str], pattern: list[str]) -> bool:
-    return len(path) >= len(pattern) and all(p == "*" or p == q for p, q in zip(pattern, path))
+    return len(path) >= len(pattern) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=False))
 
 
 def config_secrets(config: Any) -> set[str]:
@@ -219,8 +225,13 @@ def config_secrets(config: Any) -> set[str]:
         if isinstance(value, Mapping):
             for key, item in value.items():
                 child = [*path, str(key)]
-                visit(item, child, secret or any(_match(child, p) for p in patterns)
-                      or bool(SECRET_KEY_NAMES.fullmatch(str(key))))
+                visit(
+                    item,
+                    child,
+                    secret
+                    or any(_match(child, p) for p in patterns)
+                    or bool(SECRET_KEY_NAMES.fullmatch(str(key))),
+                )
         elif isinstance(value, list):
             for item in value:
                 visit(item, [*path, "*"], secret)
@@ -247,5 +258,3 @@ def _url_password(value: str) -> str | None:
 
 def iter_secret_values(config: Any) -> Iterable[str]:
     return sorted(config_secrets(config), key=len, reverse=True)
-
-

@@ -106,7 +106,10 @@ class DatabaseManager:
                 "`connection.filename` is not supported for the base sqlite connection. Prefer "
                 "`connection.directory` or provide a filename for the plugin connection instead."
             )
-        overridden = self.database.get_optional_string(f"plugin.{plugin_id}.client") not in (None, self.database.get_string("client"))
+        overridden = self.database.get_optional_string(f"plugin.{plugin_id}.client") not in (
+            None,
+            self.database.get_string("client"),
+        )
         return {**({} if overridden else base), **plugin_conn}
 
     def django_settings(self, plugin_id: str) -> dict[str, Any]:
@@ -136,7 +139,11 @@ class DatabaseManager:
             name = self._memory_names.setdefault(
                 plugin_id, f"file:/backstage-{self._instance}-{plugin_id}?vfs=memdb"
             )
-            return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": {**options, "uri": True}}
+            return {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": name,
+                "OPTIONS": {**options, "uri": True},
+            }
         directory = Path(connection.get("directory") or ".")
         if not directory.is_absolute():
             directory = self.base_dir / directory
@@ -203,13 +210,17 @@ class DatabaseManager:
 
     def for_plugin(self, plugin_id: str, app_labels: list[str]) -> PluginDatabase:
         alias = self.register(plugin_id)
-        return PluginDatabase(alias, Migrations(skip=self.skip_migrations(plugin_id)), app_labels, self)
+        return PluginDatabase(
+            alias, Migrations(skip=self.skip_migrations(plugin_id)), app_labels, self
+        )
 
 
 class PluginDatabase:
     """A plugin's database service: ``get_client()`` is its Django connection."""
 
-    def __init__(self, alias: str, migrations: Migrations, app_labels: list[str], manager: DatabaseManager) -> None:
+    def __init__(
+        self, alias: str, migrations: Migrations, app_labels: list[str], manager: DatabaseManager
+    ) -> None:
         self.alias = alias
         self.migrations = migrations
         self.app_labels = app_labels
@@ -253,7 +264,9 @@ def _configured(entry: dict[str, Any]) -> dict[str, Any]:
     """A DATABASES entry with Django's defaults filled in, as ConnectionHandler would."""
     from django.db import connections
 
-    filled = connections.configure_settings({DEFAULT_ALIAS: {"ENGINE": "django.db.backends.dummy"}, "x": dict(entry)})
+    filled = connections.configure_settings(
+        {DEFAULT_ALIAS: {"ENGINE": "django.db.backends.dummy"}, "x": dict(entry)}
+    )
     return filled["x"]
 
 
@@ -270,12 +283,16 @@ def _forget_connection(alias: str) -> None:
             delattr(connections._connections, alias)
 
 
-def django_databases(config: Any, plugin_ids: list[str], *, base_dir: Path) -> tuple[dict[str, Any], DatabaseManager]:
+def django_databases(
+    config: Any, plugin_ids: list[str], *, base_dir: Path
+) -> tuple[dict[str, Any], DatabaseManager]:
     """``DATABASES`` for Django's settings: ``default`` and one alias per plugin."""
     manager = shared_manager(config, base_dir)
     for plugin_id in plugin_ids:
         if plugin_id == DEFAULT_ALIAS:
-            raise ImproperDatabaseConfig(f"A plugin can not be called '{DEFAULT_ALIAS}': that database alias is Django's")
+            raise ImproperDatabaseConfig(
+                f"A plugin can not be called '{DEFAULT_ALIAS}': that database alias is Django's"
+            )
     databases = {alias: manager.django_settings(alias) for alias in [DEFAULT_ALIAS, *plugin_ids]}
     return databases, manager
 
@@ -291,7 +308,9 @@ def shared_manager(config: Any, base_dir: Path | None = None) -> DatabaseManager
     return manager
 
 
-def database_factory(*, base_dir: Path | None = None, manage_default: bool = True) -> ServiceFactory:
+def database_factory(
+    *, base_dir: Path | None = None, manage_default: bool = True
+) -> ServiceFactory:
     """The database service. Migrations of each plugin's apps run when its service is created.
 
     With ``manage_default``, the ``default`` alias (Django's own apps) is laid out from config and
@@ -312,7 +331,14 @@ def database_factory(*, base_dir: Path | None = None, manage_default: bool = Tru
         root_lifecycle.add_shutdown_hook(manager.close)
         return manager
 
-    def factory(manager: DatabaseManager, config: Any, root_lifecycle: Any, root_logger: Any, plugin: Any, logger: Any) -> PluginDatabase:
+    def factory(
+        manager: DatabaseManager,
+        config: Any,
+        root_lifecycle: Any,
+        root_logger: Any,
+        plugin: Any,
+        logger: Any,
+    ) -> PluginDatabase:
         from backstage_core.db import app_labels_for_plugin
 
         plugin_id = plugin.get_id()

@@ -38,7 +38,9 @@ def read_listen(config: Any) -> tuple[str, int]:
             return "", int(match.group())
         if match and len(parts) == 2:
             return parts[0], int(match.group())
-        raise ValueError(f"Unable to parse listen address {listen}, expected <port> or <host>:<port>")
+        raise ValueError(
+            f"Unable to parse listen address {listen}, expected <port> or <host>:<port>"
+        )
     host = config.get_optional_string("backend.listen.host") or ""
     port = config.get_optional_number("backend.listen.port")
     return host, int(port) if port is not None else DEFAULT_PORT

@@ -36,7 +36,9 @@ class HttpAuthService:
         self._auth = auth
 
     def _extract(self, request: Any, allow_limited_access: bool) -> BackstageCredentials:
-        attribute = "_backstage_limited_credentials" if allow_limited_access else "_backstage_credentials"
+        attribute = (
+            "_backstage_limited_credentials" if allow_limited_access else "_backstage_credentials"
+        )
         cached = getattr(request, attribute, None)
         if cached is not None:
             return cached

@@ -53,7 +53,7 @@ def as_patterns(urls: Any) -> Patterns:
     """URL patterns from a DRF router, a list of patterns, a urlconf module (or its path), or a view."""
     if isinstance(urls, str):
         urls = import_module(urls)
-    if hasattr(urls, "urls") and not callable(getattr(urls, "urls")):
+    if hasattr(urls, "urls") and not callable(urls.urls):
         return list(urls.urls)
     if hasattr(urls, "urlpatterns"):
         return list(urls.urlpatterns)
@@ -117,13 +117,17 @@ class CredentialsBarrier:
         if self.disabled or self._covers(self._unauthenticated, path):
             return
         allow_cookie = self._covers(self._cookie, path)
-        self._http_auth.credentials(request, allow=["user", "service"], allow_limited_access=allow_cookie)
+        self._http_auth.credentials(
+            request, allow=["user", "service"], allow_limited_access=allow_cookie
+        )
 
 
 class PluginMount:
     """One plugin's place in the root router: its path, routes, gate, barrier and error handler."""
 
-    def __init__(self, plugin_id: str, path: str, barrier: CredentialsBarrier, gate: RequestGate, logger: Any) -> None:
+    def __init__(
+        self, plugin_id: str, path: str, barrier: CredentialsBarrier, gate: RequestGate, logger: Any
+    ) -> None:
         self.plugin_id = plugin_id
         self.path = path.rstrip("/")
         self.barrier = barrier
@@ -162,7 +166,13 @@ class HttpRouter:
         self._mount.patterns.extend(as_patterns(urls))
         self._root.changed()
 
-    def add_auth_policy(self, policy: dict[str, str] | None = None, *, path: str | None = None, allow: str | None = None) -> None:
+    def add_auth_policy(
+        self,
+        policy: dict[str, str] | None = None,
+        *,
+        path: str | None = None,
+        allow: str | None = None,
+    ) -> None:
         """Open ``path`` (and what is under it) to ``allow``: 'unauthenticated' or 'user-cookie'."""
         if policy is not None:
             path, allow = policy.get("path"), policy.get("allow")
@@ -251,9 +261,13 @@ def _health_headers(config: Any) -> list[tuple[str, str]]:
     result = []
     for name, value in headers.items():
         if not isinstance(name, str) or not name:
-            raise ValueError("Invalid header name in at backend.health.headers, must be a non-empty string")
+            raise ValueError(
+                "Invalid header name in at backend.health.headers, must be a non-empty string"
+            )
         if not isinstance(value, str) or not value:
-            raise ValueError("Invalid header value in at backend.health.headers, must be a non-empty string")
+            raise ValueError(
+                "Invalid header value in at backend.health.headers, must be a non-empty string"
+            )
         result.append((name, value))
     return result
 
@@ -289,11 +303,17 @@ def http_router_factory(*, get_path: Callable[[str], str] = default_get_path) ->
         plugin_id = plugin.get_id()
         timeout = DEFAULT_STARTUP_PAUSE
         if config.has("backend.lifecycle.startupRequestPauseTimeout"):
-            timeout = read_duration_from_config(config, "backend.lifecycle.startupRequestPauseTimeout")
+            timeout = read_duration_from_config(
+                config, "backend.lifecycle.startupRequestPauseTimeout"
+            )
         gate = RequestGate(timeout)
         lifecycle.on_state_change(gate.set_state)
-        disabled = bool(config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy"))
-        mount = PluginMount(plugin_id, get_path(plugin_id), CredentialsBarrier(http_auth, disabled), gate, logger)
+        disabled = bool(
+            config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy")
+        )
+        mount = PluginMount(
+            plugin_id, get_path(plugin_id), CredentialsBarrier(http_auth, disabled), gate, logger
+        )
         root.mount(mount)
         return HttpRouter(mount, root)
 

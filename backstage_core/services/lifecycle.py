@@ -86,7 +86,9 @@ class RootLifecycle:
             "startup", logger, "Attempted to add startup hook after startup has completed"
         )
         self._before_shutdown = HookRunner(
-            "before shutdown", logger, "Attempted to add before shutdown hook after shutdown has started"
+            "before shutdown",
+            logger,
+            "Attempted to add before shutdown hook after shutdown has started",
         )
         self._shutdown = HookRunner(
             "shutdown", logger, "Attempted to add shutdown hook after shutdown has started"
@@ -124,10 +126,14 @@ class PluginLifecycle:
         self.state: State = "init"
         self._listeners: list[Callable[[State], None]] = []
         self._startup = HookRunner(
-            "plugin startup", logger, "Attempted to add plugin startup hook after startup has completed"
+            "plugin startup",
+            logger,
+            "Attempted to add plugin startup hook after startup has completed",
         )
         self._shutdown = HookRunner(
-            "plugin shutdown", logger, "Attempted to add plugin shutdown hook after shutdown has started"
+            "plugin shutdown",
+            logger,
+            "Attempted to add plugin shutdown hook after shutdown has started",
         )
 
     def add_startup_hook(self, fn: Hook, logger: Any = None) -> None:
@@ -135,7 +141,9 @@ class PluginLifecycle:
 
     def add_shutdown_hook(self, fn: Hook, logger: Any = None) -> None:
         fn, logger = _unpack(fn, logger)
-        self._shutdown.add(fn, logger.child({"plugin": self.plugin_id}) if logger is not None else None)
+        self._shutdown.add(
+            fn, logger.child({"plugin": self.plugin_id}) if logger is not None else None
+        )
 
     def on_state_change(self, listener: Callable[[State], None]) -> None:
         """Be told when the plugin is up or down (the HTTP router's request gate listens)."""

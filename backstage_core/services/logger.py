@@ -36,8 +36,18 @@ __all__ = [
     "root_logger_factory",
 ]
 
-LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
-LEVEL_NAMES = {logging.ERROR: "error", logging.WARNING: "warn", logging.INFO: "info", logging.DEBUG: "debug"}
+LEVELS = {
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
+LEVEL_NAMES = {
+    logging.ERROR: "error",
+    logging.WARNING: "warn",
+    logging.INFO: "info",
+    logging.DEBUG: "debug",
+}
 FIELDS_ATTR = "backstage"
 
 
@@ -88,14 +98,23 @@ log_state = _LogState()
 def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = getattr(record, FIELDS_ATTR, None)
     if fields is None:
-        return {"service": record.name.split(".")[0] if not record.name.startswith("backstage") else "backstage"}
+        return {
+            "service": record.name.split(".")[0]
+            if not record.name.startswith("backstage")
+            else "backstage"
+        }
     return fields
 
 
 def _matches(pattern: Any, value: Any) -> bool:
     if isinstance(pattern, list):
         return any(_matches(p, value) for p in pattern)
-    if isinstance(pattern, str) and len(pattern) > 2 and pattern.startswith("/") and pattern.rfind("/") > 0:
+    if (
+        isinstance(pattern, str)
+        and len(pattern) > 2
+        and pattern.startswith("/")
+        and pattern.rfind("/") > 0
+    ):
         body, _, flags = pattern[1:].rpartition("/")
         try:
             regex = re.compile(body, re.IGNORECASE if "i" in flags else 0)
@@ -111,7 +130,11 @@ class LevelFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         state = log_state
         if state.overrides:
-            fields = {**_record_fields(record), "message": record.getMessage(), "level": level_name(record.levelno)}
+            fields = {
+                **_record_fields(record),
+                "message": record.getMessage(),
+                "level": level_name(record.levelno),
+            }
             for matchers, level in state.overrides:
                 if all(_matches(p, fields.get(k)) for k, p in matchers.items()):
                     return record.levelno >= level
@@ -127,11 +150,16 @@ class DjangoRequestFilter(logging.Filter):
         if getattr(record, "status_code", 500) < 500:
             return False
         request = getattr(record, "request", None)
-        return not (hasattr(request, "backstage_mount") or getattr(request, "backstage_quiet", False))
+        return not (
+            hasattr(request, "backstage_mount") or getattr(request, "backstage_quiet", False)
+        )
 
 
 def _iso(created: float) -> str:
-    return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(created * 1000) % 1000:03d}Z"
+    return (
+        datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{int(created * 1000) % 1000:03d}Z"
+    )
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -222,8 +250,12 @@ class LoggerService:
         logger = self._logger.getChild(str(meta["plugin"])) if "plugin" in meta else self._logger
         return LoggerService(logger, {**self._fields, **meta})
 
-    def _log(self, level: int, message: str, meta: Mapping[str, Any] | BaseException | None) -> None:
-        if (level < log_state.level and not log_state.overrides) or not self._logger.isEnabledFor(level):
+    def _log(
+        self, level: int, message: str, meta: Mapping[str, Any] | BaseException | None
+    ) -> None:
+        if (level < log_state.level and not log_state.overrides) or not self._logger.isEnabledFor(
+            level
+        ):
             return
         fields = self._fields
         exc_info = None
@@ -231,10 +263,15 @@ class LoggerService:
             exc_info = (type(meta), meta, meta.__traceback__)
         elif meta:
             error = meta.get("error") if isinstance(meta.get("error"), BaseException) else None
-            fields = {**fields, **{k: v for k, v in meta.items() if v is not error or error is None}}
+            fields = {
+                **fields,
+                **{k: v for k, v in meta.items() if v is not error or error is None},
+            }
             if error is not None:
                 exc_info = (type(error), error, error.__traceback__)
-        self._logger.log(level, "%s", message, exc_info=exc_info, extra={FIELDS_ATTR: fields}, stacklevel=3)
+        self._logger.log(
+            level, "%s", message, exc_info=exc_info, extra={FIELDS_ATTR: fields}, stacklevel=3
+        )
 
     def error(self, message: str, meta: Mapping[str, Any] | BaseException | None = None) -> None:
         self._log(logging.ERROR, message, meta)
@@ -253,15 +290,23 @@ class LoggerService:
 
 def read_level(config: Any, environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
-    level = (env.get("LOG_LEVEL") or (config.get_optional_string("backend.logger.level") if config else None) or "info").lower()
+    level = (
+        env.get("LOG_LEVEL")
+        or (config.get_optional_string("backend.logger.level") if config else None)
+        or "info"
+    ).lower()
     if level not in LEVELS:
-        raise ValueError(f"Invalid log level '{level}', must be one of 'error', 'warn', 'info' or 'debug'")
+        raise ValueError(
+            f"Invalid log level '{level}', must be one of 'error', 'warn', 'info' or 'debug'"
+        )
     return level
 
 
 def read_overrides(config: Any) -> list[tuple[dict[str, Any], int]]:
     overrides = []
-    for index, item in enumerate(config.get_optional_config_array("backend.logger.overrides") or []):
+    for index, item in enumerate(
+        config.get_optional_config_array("backend.logger.overrides") or []
+    ):
         level = item.get_string("level")
         if level not in LEVELS:
             raise ValueError(
@@ -276,8 +321,10 @@ def logging_settings(config: Any, *, production: bool) -> dict[str, Any]:
     """Django's LOGGING setting: one console handler with the Backstage format and filters."""
     log_state.set_level(read_level(config))
     log_state.set_overrides(read_overrides(config))
-    formatter = "backstage_core.services.logger.JsonFormatter" if production else (
-        "backstage_core.services.logger.DevFormatter"
+    formatter = (
+        "backstage_core.services.logger.JsonFormatter"
+        if production
+        else ("backstage_core.services.logger.DevFormatter")
     )
     return {
         "version": 1,
@@ -327,7 +374,9 @@ def root_logger_factory() -> ServiceFactory:
         return logger
 
     return create_service_factory(
-        service=core_services.root_logger, deps={"config": core_services.root_config}, factory=factory
+        service=core_services.root_logger,
+        deps={"config": core_services.root_config},
+        factory=factory,
     )
 
 

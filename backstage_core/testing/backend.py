@@ -51,7 +51,9 @@ class TestBackend:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, backend: Backend, server: ThreadedWSGIServer, thread: threading.Thread) -> None:
+    def __init__(
+        self, backend: Backend, server: ThreadedWSGIServer, thread: threading.Thread
+    ) -> None:
         self.backend = backend
         self.server = server
         self._thread = thread
@@ -108,7 +110,12 @@ def start_test_backend(
     server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
     server.daemon_threads = True
     port = server.server_address[1]
-    base = {"backend": {"baseUrl": f"http://localhost:{port}", "listen": {"host": "127.0.0.1", "port": port}}}
+    base = {
+        "backend": {
+            "baseUrl": f"http://localhost:{port}",
+            "listen": {"host": "127.0.0.1", "port": port},
+        }
+    }
     backend = Backend(test_backend_services(_deep_merge(base, config or {})))
     try:
         for feature in features:
@@ -118,7 +125,10 @@ def start_test_backend(
         server.server_close()
         raise
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"test-backend-{port}", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.02},
+        name=f"test-backend-{port}",
+        daemon=True,
     )
     thread.start()
     test_backend = TestBackend(backend, server, thread)

@@ -38,7 +38,9 @@ _ENTITY_REF = re.compile(r"^.+:.+/.+$")
 
 def _check_ref(ref: str) -> str:
     if not _ENTITY_REF.match(ref):
-        raise TypeError(f"Invalid user entity reference '{ref}', expected <kind>:<namespace>/<name>")
+        raise TypeError(
+            f"Invalid user entity reference '{ref}', expected <kind>:<namespace>/<name>"
+        )
     return ref
 
 
@@ -58,14 +60,21 @@ class _None:
 
 
 class _User:
-    def __call__(self, user_entity_ref: str = DEFAULT_USER, *, actor: str | None = None) -> BackstageCredentials:
-        principal = UserPrincipal(_check_ref(user_entity_ref), ServicePrincipal(actor) if actor else None)
+    def __call__(
+        self, user_entity_ref: str = DEFAULT_USER, *, actor: str | None = None
+    ) -> BackstageCredentials:
+        principal = UserPrincipal(
+            _check_ref(user_entity_ref), ServicePrincipal(actor) if actor else None
+        )
         return BackstageCredentials(principal, token=USER_TOKEN)
 
     def token(self, user_entity_ref: str | None = None, *, actor: str | None = None) -> str:
         if user_entity_ref is None and actor is None:
             return USER_TOKEN
-        payload = {"sub": _check_ref(user_entity_ref or DEFAULT_USER), "actor": {"subject": actor} if actor else None}
+        payload = {
+            "sub": _check_ref(user_entity_ref or DEFAULT_USER),
+            "actor": {"subject": actor} if actor else None,
+        }
         return USER_TOKEN_PREFIX + _compact(payload)
 
     def header(self, user_entity_ref: str | None = None, *, actor: str | None = None) -> str:
@@ -93,10 +102,19 @@ class _LimitedUser(_User):
 
 
 class _Service:
-    def __call__(self, subject: str = DEFAULT_SERVICE, access_restrictions: dict[str, Any] | None = None) -> BackstageCredentials:
-        return BackstageCredentials(ServicePrincipal(subject, access_restrictions), token=SERVICE_TOKEN)
+    def __call__(
+        self, subject: str = DEFAULT_SERVICE, access_restrictions: dict[str, Any] | None = None
+    ) -> BackstageCredentials:
+        return BackstageCredentials(
+            ServicePrincipal(subject, access_restrictions), token=SERVICE_TOKEN
+        )
 
-    def token(self, *, on_behalf_of: BackstageCredentials | None = None, target_plugin_id: str | None = None) -> str:
+    def token(
+        self,
+        *,
+        on_behalf_of: BackstageCredentials | None = None,
+        target_plugin_id: str | None = None,
+    ) -> str:
         if on_behalf_of is None and target_plugin_id is None:
             return SERVICE_TOKEN
         principal = on_behalf_of.principal if on_behalf_of is not None else None

@@ -63,7 +63,9 @@ class MockTokenHandler:
             raise AuthenticationError("Service token is invalid")
         if token.startswith(USER_TOKEN_PREFIX):
             payload = json.loads(token[len(USER_TOKEN_PREFIX) :])
-            return mock_credentials.user(payload["sub"], actor=(payload.get("actor") or {}).get("subject"))
+            return mock_credentials.user(
+                payload["sub"], actor=(payload.get("actor") or {}).get("subject")
+            )
         if token.startswith(LIMITED_TOKEN_PREFIX):
             if not allow_limited_access:
                 raise AuthenticationError("Limited user token is not allowed")
@@ -123,12 +125,20 @@ def _root_config(*, data: Mapping[str, Any] | None = None) -> MockRootConfig:
 
 
 def _root_config_factory(*, data: Mapping[str, Any] | None = None) -> ServiceFactory:
-    return create_service_factory(service=core_services.root_config, factory=lambda: _root_config(data=data))
+    return create_service_factory(
+        service=core_services.root_config, factory=lambda: _root_config(data=data)
+    )
 
 
 def _root_logger(*, level: str = "none") -> LoggerService:
     logger = logging.getLogger(f"backstage.test.{uuid.uuid4().hex[:8]}")
-    levels = {"none": logging.CRITICAL + 10, "error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+    levels = {
+        "none": logging.CRITICAL + 10,
+        "error": logging.ERROR,
+        "warn": logging.WARNING,
+        "info": logging.INFO,
+        "debug": logging.DEBUG,
+    }
     if level not in levels:
         raise ValueError(f"Invalid log level '{level}'")
     logger.setLevel(levels[level])
@@ -136,7 +146,9 @@ def _root_logger(*, level: str = "none") -> LoggerService:
 
 
 def _root_logger_factory(*, level: str = "none") -> ServiceFactory:
-    return create_service_factory(service=core_services.root_logger, factory=lambda: _root_logger(level=level))
+    return create_service_factory(
+        service=core_services.root_logger, factory=lambda: _root_logger(level=level)
+    )
 
 
 def _auth(*, plugin_id: str = "test") -> AuthService:
@@ -151,15 +163,23 @@ def _auth_factory() -> ServiceFactory:
     )
 
 
-def _http_auth(*, plugin_id: str = "test", default_credentials: BackstageCredentials | None = None) -> HttpAuthService:
-    return MockHttpAuthService(_auth(plugin_id=plugin_id), default_credentials or mock_credentials.user())
+def _http_auth(
+    *, plugin_id: str = "test", default_credentials: BackstageCredentials | None = None
+) -> HttpAuthService:
+    return MockHttpAuthService(
+        _auth(plugin_id=plugin_id), default_credentials or mock_credentials.user()
+    )
 
 
-def _http_auth_factory(*, default_credentials: BackstageCredentials | None = None) -> ServiceFactory:
+def _http_auth_factory(
+    *, default_credentials: BackstageCredentials | None = None
+) -> ServiceFactory:
     return create_service_factory(
         service=core_services.http_auth,
         deps={"auth": core_services.auth},
-        factory=lambda auth: MockHttpAuthService(auth, default_credentials or mock_credentials.user()),
+        factory=lambda auth: MockHttpAuthService(
+            auth, default_credentials or mock_credentials.user()
+        ),
     )
 
 
@@ -170,7 +190,10 @@ def _cache_factory() -> ServiceFactory:
     from backstage_core.services.cache import cache_factory
 
     alias = f"backstage-test-{uuid.uuid4().hex[:12]}"
-    settings.CACHES[alias] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": alias}
+    settings.CACHES[alias] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": alias,
+    }
     return cache_factory(alias=alias)
 
 

@@ -445,13 +445,17 @@ class Backend:
                 provides = []
                 for ref, impl in registration.extension_points:
                     if ref.id in self._extension_points:
-                        raise RuntimeError(f"ExtensionPoint with ID '{ref.id}' is already registered")
+                        raise RuntimeError(
+                            f"ExtensionPoint with ID '{ref.id}' is already registered"
+                        )
                     self._extension_points[ref.id] = (impl, registration.plugin_id)
                     provides.append(ref)
                 init = _Init(registration, provides, list(registration.init.deps.values()))
                 if registration.type == "plugin":
                     if registration.plugin_id in plugin_inits:
-                        raise RuntimeError(f"Plugin '{registration.plugin_id}' is already registered")
+                        raise RuntimeError(
+                            f"Plugin '{registration.plugin_id}' is already registered"
+                        )
                     plugin_inits[registration.plugin_id] = init
                 else:
                     modules = module_inits.setdefault(registration.plugin_id, {})
@@ -559,7 +563,9 @@ class Backend:
                 result[name] = impl
         if missing:
             target = (
-                f"module '{module_id}' for plugin '{plugin_id}'" if module_id else f"plugin '{plugin_id}'"
+                f"module '{module_id}' for plugin '{plugin_id}'"
+                if module_id
+                else f"plugin '{plugin_id}'"
             )
             raise RuntimeError(
                 f"Service or extension point dependencies of {target} are missing for the "
@@ -574,7 +580,8 @@ class Backend:
         def on_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             error = context.get("exception")
             root_logger.child({"type": "unhandledRejection"}).error(
-                "Unhandled rejection", error if error is not None else {"detail": context.get("message")}
+                "Unhandled rejection",
+                error if error is not None else {"detail": context.get("message")},
             )
 
         self.loop.set_exception_handler(on_loop_error)
@@ -651,7 +658,9 @@ class InstanceMetadata:
     def __init__(self, backend: Backend) -> None:
         plugins: dict[str, dict[str, Any]] = {}
         for feature in backend._registrations:
-            entry = plugins.setdefault(feature.plugin_id, {"pluginId": feature.plugin_id, "modules": []})
+            entry = plugins.setdefault(
+                feature.plugin_id, {"pluginId": feature.plugin_id, "modules": []}
+            )
             if isinstance(feature, BackendModule):
                 entry["modules"].append({"moduleId": feature.module_id})
         self._plugins = list(plugins.values())

@@ -138,7 +138,9 @@ class RegistrationEnvironment:
 
 ID_PATTERN_TEXT = "/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/i"
 ID_PATTERN_OLD = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*", re.IGNORECASE)
-ID_HINT = f"the pattern {ID_PATTERN_TEXT} (letters, digits, and dashes only, starting with a letter)"
+ID_HINT = (
+    f"the pattern {ID_PATTERN_TEXT} (letters, digits, and dashes only, starting with a letter)"
+)
 
 
 def _validate_id(value: str, kind: str, suffix: str = "") -> None:

@@ -222,7 +222,9 @@ class ServiceRegistry:
         assert slot.future is not None
         return await asyncio.shield(slot.future)
 
-    async def _build_root(self, ref: ServiceRef[Any], factory: ServiceFactory, plugin_id: str) -> Any:
+    async def _build_root(
+        self, ref: ServiceRef[Any], factory: ServiceFactory, plugin_id: str
+    ) -> Any:
         self._check_missing(factory, plugin_id)
         self._check_root_deps(ref, factory)
         deps = {name: await self.get(dep, plugin_id) for name, dep in factory.deps.items()}
@@ -234,7 +236,9 @@ class ServiceRegistry:
                 f"function threw an error, {stringify_error(error)}"
             ) from error
 
-    async def _build_context(self, ref: ServiceRef[Any], factory: ServiceFactory, plugin_id: str) -> Any:
+    async def _build_context(
+        self, ref: ServiceRef[Any], factory: ServiceFactory, plugin_id: str
+    ) -> Any:
         self._check_missing(factory, plugin_id)
         if factory.create_root_context is None:
             return None

@@ -14,12 +14,17 @@ from backstage_core import core_services, create_backend_plugin
 from backstage_core.services.cache import CacheService, normalize_key
 
 
-def caches_of(test_backend_factory: Any, *plugin_ids: str, config: dict[str, Any] | None = None) -> dict[str, CacheService]:
+def caches_of(
+    test_backend_factory: Any, *plugin_ids: str, config: dict[str, Any] | None = None
+) -> dict[str, CacheService]:
     seen: dict[str, CacheService] = {}
 
     def plugin(plugin_id: str) -> Any:
         def register(env: Any) -> None:
-            env.register_init(deps={"cache": core_services.cache}, init=lambda cache: seen.__setitem__(plugin_id, cache))
+            env.register_init(
+                deps={"cache": core_services.cache},
+                init=lambda cache: seen.__setitem__(plugin_id, cache),
+            )
 
         return create_backend_plugin(plugin_id=plugin_id, register=register, django_app=None)
 
@@ -27,7 +32,9 @@ def caches_of(test_backend_factory: Any, *plugin_ids: str, config: dict[str, Any
     return seen
 
 
-def test_two_plugins_using_the_same_key_never_see_each_others_values(test_backend_factory: Any) -> None:
+def test_two_plugins_using_the_same_key_never_see_each_others_values(
+    test_backend_factory: Any,
+) -> None:
     caches = caches_of(test_backend_factory, "one", "two")
     caches["one"].set("shared:key", {"owner": "one"})
     caches["two"].set("shared:key", {"owner": "two"})
@@ -49,7 +56,9 @@ def test_values_expire_after_their_ttl(test_backend_factory: Any) -> None:
     assert (cache.get("short"), cache.get("ms"), cache.get("forever")) == (None, None, "value")
 
 
-def test_with_options_changes_the_default_ttl_and_keeps_the_namespace(test_backend_factory: Any) -> None:
+def test_with_options_changes_the_default_ttl_and_keeps_the_namespace(
+    test_backend_factory: Any,
+) -> None:
     cache = caches_of(test_backend_factory, "one")["one"]
     short = cache.with_options(default_ttl={"milliseconds": 300})
     short.set("key", "value")
@@ -59,7 +68,9 @@ def test_with_options_changes_the_default_ttl_and_keeps_the_namespace(test_backe
 
 
 def test_default_ttl_comes_from_config(test_backend_factory: Any) -> None:
-    cache = caches_of(test_backend_factory, "one", config={"backend": {"cache": {"defaultTtl": "300ms"}}})["one"]
+    cache = caches_of(
+        test_backend_factory, "one", config={"backend": {"cache": {"defaultTtl": "300ms"}}}
+    )["one"]
     cache.set("key", "value")
     time.sleep(1.1)
     assert cache.get("key") is None

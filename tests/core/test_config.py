@@ -32,7 +32,11 @@ def load(tmp_path: Path, argv: list[str] | None = None, **environ: str) -> Any:
 
 
 def test_app_config_yaml_then_local_file_deep_merged(tmp_path: Path) -> None:
-    write(tmp_path, "app-config.yaml", "app: {title: Base, list: [1, 2]}\nbackend: {baseUrl: http://a}\n")
+    write(
+        tmp_path,
+        "app-config.yaml",
+        "app: {title: Base, list: [1, 2]}\nbackend: {baseUrl: http://a}\n",
+    )
     write(tmp_path, "app-config.local.yaml", "app: {title: Local, list: [3]}\n")
     config = load(tmp_path)
     assert config.get("app") == {"title": "Local", "list": [3]}
@@ -87,7 +91,9 @@ def test_substitution_fallbacks_escapes_and_unset_variables(tmp_path: Path) -> N
 def test_env_file_and_include_directives(tmp_path: Path) -> None:
     (tmp_path / "secrets").mkdir()
     write(tmp_path / "secrets", "token.txt", "s3cret-token\n\n")
-    write(tmp_path, "extra.yaml", "nested:\n  deep: {value: 42, file: {$file: secrets/token.txt}}\n")
+    write(
+        tmp_path, "extra.yaml", "nested:\n  deep: {value: 42, file: {$file: secrets/token.txt}}\n"
+    )
     write(tmp_path, "extra.json", '{"name": "from-json"}')
     write(
         tmp_path,
@@ -122,8 +128,14 @@ def test_yaml_is_read_as_yaml_1_2(tmp_path: Path) -> None:
 def reader() -> ConfigReader:
     return ConfigReader.from_configs(
         [
-            AppConfig({"backend": {"listen": {"port": "7007"}, "flag": "yes", "name": "", "n": 3}}, "app-config.yaml"),
-            AppConfig({"backend": {"baseUrl": 1234, "list": ["a", ""]}, "arr": [{"x": 1}, 2]}, "app-config.local.yaml"),
+            AppConfig(
+                {"backend": {"listen": {"port": "7007"}, "flag": "yes", "name": "", "n": 3}},
+                "app-config.yaml",
+            ),
+            AppConfig(
+                {"backend": {"baseUrl": 1234, "list": ["a", ""]}, "arr": [{"x": 1}, 2]},
+                "app-config.local.yaml",
+            ),
         ]
     )
 
@@ -134,21 +146,52 @@ def test_typed_getters_convert_as_backstage_does() -> None:
     assert config.get_boolean("backend.flag") is True
     assert config.get_optional_string("backend.missing") is None
     assert set(config.keys()) == {"backend", "arr"}
-    assert set(config.get_config("backend").keys()) == {"baseUrl", "list", "listen", "flag", "name", "n"}
+    assert set(config.get_config("backend").keys()) == {
+        "baseUrl",
+        "list",
+        "listen",
+        "flag",
+        "name",
+        "n",
+    }
     assert config.has("backend.n") and not config.has("backend.nope")
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda c: c.get_string("backend.baseUrl"), "Invalid type in config for key 'backend.baseUrl' in 'app-config.local.yaml', got number, wanted string"),
-        (lambda c: c.get_string("backend.name"), "Invalid type in config for key 'backend.name' in 'app-config.yaml', got empty-string, wanted string"),
-        (lambda c: c.get_string("backend.missing"), "Missing required config value at 'backend.missing' in 'app-config.local.yaml'"),
-        (lambda c: c.get_config("backend").get_number("missing"), "Missing required config value at 'backend.missing' in 'app-config.local.yaml'"),
-        (lambda c: c.get_boolean("backend.n"), "Unable to convert config value for key 'backend.n' in 'app-config.local.yaml' to a boolean"),
-        (lambda c: c.get_string_array("backend.list"), "Invalid type in config for key 'backend.list[1]' in 'app-config.local.yaml', got empty-string, wanted string-array"),
-        (lambda c: c.get_config_array("arr"), "Invalid type in config for key 'arr[1]' in 'app-config.local.yaml', got number, wanted object-array"),
-        (lambda c: c.get_config("backend.n"), "Invalid type in config for key 'backend.n' in 'app-config.yaml', got number, wanted object"),
+        (
+            lambda c: c.get_string("backend.baseUrl"),
+            "Invalid type in config for key 'backend.baseUrl' in 'app-config.local.yaml', got number, wanted string",
+        ),
+        (
+            lambda c: c.get_string("backend.name"),
+            "Invalid type in config for key 'backend.name' in 'app-config.yaml', got empty-string, wanted string",
+        ),
+        (
+            lambda c: c.get_string("backend.missing"),
+            "Missing required config value at 'backend.missing' in 'app-config.local.yaml'",
+        ),
+        (
+            lambda c: c.get_config("backend").get_number("missing"),
+            "Missing required config value at 'backend.missing' in 'app-config.local.yaml'",
+        ),
+        (
+            lambda c: c.get_boolean("backend.n"),
+            "Unable to convert config value for key 'backend.n' in 'app-config.local.yaml' to a boolean",
+        ),
+        (
+            lambda c: c.get_string_array("backend.list"),
+            "Invalid type in config for key 'backend.list[1]' in 'app-config.local.yaml', got empty-string, wanted string-array",
+        ),
+        (
+            lambda c: c.get_config_array("arr"),
+            "Invalid type in config for key 'arr[1]' in 'app-config.local.yaml', got number, wanted object-array",
+        ),
+        (
+            lambda c: c.get_config("backend.n"),
+            "Invalid type in config for key 'backend.n' in 'app-config.yaml', got number, wanted object",
+        ),
         (lambda c: c.get("bad key"), "Invalid config key 'bad key'"),
     ],
 )
@@ -184,7 +227,12 @@ def config_server() -> Iterator[tuple[str, type[_ConfigHandler]]]:
 
 def test_remote_config_reloads_and_tells_subscribers(tmp_path: Path, config_server: Any) -> None:
     url, handler = config_server
-    config = load_root_config(argv=["prog", "--config", url], root_dir=tmp_path, environ={}, remote={"reload_interval_seconds": 0.1})
+    config = load_root_config(
+        argv=["prog", "--config", url],
+        root_dir=tmp_path,
+        environ={},
+        remote={"reload_interval_seconds": 0.1},
+    )
     changes: list[str] = []
     view = config.get_config("remote")
     config.subscribe(lambda: changes.append(config.get_string("remote.value")))
@@ -202,7 +250,9 @@ def test_remote_config_reloads_and_tells_subscribers(tmp_path: Path, config_serv
 
 def test_remote_config_needs_the_remote_option(tmp_path: Path, config_server: Any) -> None:
     url, _ = config_server
-    with pytest.raises(ConfigLoadError, match="looks like a URL but remote configuration is not enabled"):
+    with pytest.raises(
+        ConfigLoadError, match="looks like a URL but remote configuration is not enabled"
+    ):
         load_root_config(argv=["prog", "--config", url], root_dir=tmp_path, environ={})
 
 
@@ -218,11 +268,20 @@ def test_secrets_are_found_under_secret_paths_names_and_connection_urls() -> Non
             "app": {"title": "Not secret"},
         }
     )
-    assert config_secrets(config) == {"pw-1", "db.internal", "key-2", "redis://user:pw-3@cache:6379", "pw-3", "tok-4"}
+    assert config_secrets(config) == {
+        "pw-1",
+        "db.internal",
+        "key-2",
+        "redis://user:pw-3@cache:6379",
+        "pw-3",
+        "tok-4",
+    }
 
 
 def test_manage_py_accepts_repeated_config_arguments(tmp_path: Path) -> None:
-    first = write(tmp_path, "first.yaml", "backend: {baseUrl: http://first:7007}\napp: {title: First}\n")
+    first = write(
+        tmp_path, "first.yaml", "backend: {baseUrl: http://first:7007}\napp: {title: First}\n"
+    )
     second = write(tmp_path, "second.yaml", "app: {title: Second}\n")
     code = (
         "from backstage_core import core_services; from backstage_core.runtime import get_default_backend; "

@@ -43,8 +43,14 @@ def test_endpoints_override_chosen_plugins() -> None:
     found = discovery(
         discovery={
             "endpoints": [
-                {"target": "https://internal.example.com/api/{{pluginId}}", "plugins": ["catalog", "search"]},
-                {"target": {"internal": "http://scaffolder:7007/api/{{ pluginId }}"}, "plugins": ["scaffolder"]},
+                {
+                    "target": "https://internal.example.com/api/{{pluginId}}",
+                    "plugins": ["catalog", "search"],
+                },
+                {
+                    "target": {"internal": "http://scaffolder:7007/api/{{ pluginId }}"},
+                    "plugins": ["scaffolder"],
+                },
                 {"target": "https://fallback.example.com/{{pluginId}}", "plugins": ["*"]},
             ]
         }
@@ -57,7 +63,9 @@ def test_endpoints_override_chosen_plugins() -> None:
 
 
 def test_a_bad_listen_address_is_explained() -> None:
-    with pytest.raises(ValueError, match="^Unable to parse listen address a:b:c, expected <port> or <host>:<port>$"):
+    with pytest.raises(
+        ValueError, match="^Unable to parse listen address a:b:c, expected <port> or <host>:<port>$"
+    ):
         discovery(listen="a:b:c")
 
 

@@ -41,7 +41,9 @@ def raiser(error: BaseException) -> Any:
     return view
 
 
-def http_plugin(plugin_id: str, urls: Any, policies: list[tuple[str, str]] = (), init_hook: Any = None) -> Any:
+def http_plugin(
+    plugin_id: str, urls: Any, policies: list[tuple[str, str]] = (), init_hook: Any = None
+) -> Any:
     def register(env: Any) -> None:
         def init(http_router: Any, lifecycle: Any) -> None:
             if init_hook is not None:
@@ -50,7 +52,10 @@ def http_plugin(plugin_id: str, urls: Any, policies: list[tuple[str, str]] = (),
             for policy_path, allow in policies:
                 http_router.add_auth_policy(path=policy_path, allow=allow)
 
-        env.register_init(deps={"http_router": core_services.http_router, "lifecycle": core_services.lifecycle}, init=init)
+        env.register_init(
+            deps={"http_router": core_services.http_router, "lifecycle": core_services.lifecycle},
+            init=init,
+        )
 
     return create_backend_plugin(plugin_id=plugin_id, register=register, django_app=None)
 
@@ -60,7 +65,11 @@ USER = {"Authorization": mock_credentials.user.header()}
 
 
 def envelope(name: str, message: str, method: str, url: str, status: int) -> dict[str, Any]:
-    return {"error": {"name": name, "message": message}, "request": {"method": method, "url": url}, "response": {"statusCode": status}}
+    return {
+        "error": {"name": name, "message": message},
+        "request": {"method": method, "url": url},
+        "response": {"statusCode": status},
+    }
 
 
 # -- the credentials barrier -------------------------------------------------------------------
@@ -74,44 +83,86 @@ def test_the_barrier_denies_by_default_before_routing(test_backend_factory: Any)
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/json; charset=utf-8"
         relative = url[len("/api/closed") :] or "/"
-        assert response.json() == envelope("AuthenticationError", "Missing credentials", "GET", relative, 401)
+        assert response.json() == envelope(
+            "AuthenticationError", "Missing credentials", "GET", relative, 401
+        )
 
-    assert backend.client.get("/api/closed/thing", headers=USER).json() == {"path": "/api/closed/thing"}
-    assert backend.client.get("/api/closed/thing", headers={"Authorization": "Bearer mock-service-token"}).status_code == 200
+    assert backend.client.get("/api/closed/thing", headers=USER).json() == {
+        "path": "/api/closed/thing"
+    }
+    assert (
+        backend.client.get(
+            "/api/closed/thing", headers={"Authorization": "Bearer mock-service-token"}
+        ).status_code
+        == 200
+    )
 
 
-def test_without_a_token_the_real_http_auth_service_says_missing_credentials(test_backend_factory: Any) -> None:
-    backend = test_backend_factory(features=[http_plugin("closed", [path("thing", ok)]), http_auth_factory()])
+def test_without_a_token_the_real_http_auth_service_says_missing_credentials(
+    test_backend_factory: Any,
+) -> None:
+    backend = test_backend_factory(
+        features=[http_plugin("closed", [path("thing", ok)]), http_auth_factory()]
+    )
     response = backend.client.get("/api/closed/thing?x=1")
     assert response.status_code == 401
-    assert response.json() == envelope("AuthenticationError", "Missing credentials", "GET", "/thing?x=1", 401)
+    assert response.json() == envelope(
+        "AuthenticationError", "Missing credentials", "GET", "/thing?x=1", 401
+    )
 
 
 def test_a_token_no_handler_accepts_is_illegal(test_backend_factory: Any) -> None:
     from backstage_core.services.auth import auth_factory
 
-    backend = test_backend_factory(features=[http_plugin("closed", [path("thing", ok)]), auth_factory(), http_auth_factory()])
-    response = backend.client.get("/api/closed/thing", headers={"Authorization": "Bearer something"})
+    backend = test_backend_factory(
+        features=[http_plugin("closed", [path("thing", ok)]), auth_factory(), http_auth_factory()]
+    )
+    response = backend.client.get(
+        "/api/closed/thing", headers={"Authorization": "Bearer something"}
+    )
     assert response.status_code == 401
     assert response.json()["error"] == {"name": "AuthenticationError", "message": "Illegal token"}
 
 
-def test_an_invalid_token_is_refused_even_where_user_credentials_are_allowed(test_backend_factory: Any) -> None:
+def test_an_invalid_token_is_refused_even_where_user_credentials_are_allowed(
+    test_backend_factory: Any,
+) -> None:
     backend = test_backend_factory(features=[http_plugin("closed", [path("thing", ok)])])
-    response = backend.client.get("/api/closed/thing", headers={"Authorization": mock_credentials.user.invalid_header()})
+    response = backend.client.get(
+        "/api/closed/thing", headers={"Authorization": mock_credentials.user.invalid_header()}
+    )
     assert response.status_code == 401
-    assert response.json()["error"] == {"name": "AuthenticationError", "message": "User token is invalid"}
+    assert response.json()["error"] == {
+        "name": "AuthenticationError",
+        "message": "User token is invalid",
+    }
 
 
-def test_unauthenticated_policies_open_a_prefix_on_segment_boundaries(test_backend_factory: Any) -> None:
-    urls = [path("public", ok), path("public/deep/x", ok), path("publicity", ok), path("private", ok), path("users/<str:name>/info", ok)]
+def test_unauthenticated_policies_open_a_prefix_on_segment_boundaries(
+    test_backend_factory: Any,
+) -> None:
+    urls = [
+        path("public", ok),
+        path("public/deep/x", ok),
+        path("publicity", ok),
+        path("private", ok),
+        path("users/<str:name>/info", ok),
+    ]
     backend = test_backend_factory(
-        features=[http_plugin("mixed", urls, [("/public", "unauthenticated"), ("/users/:id/info", "unauthenticated")])]
+        features=[
+            http_plugin(
+                "mixed",
+                urls,
+                [("/public", "unauthenticated"), ("/users/:id/info", "unauthenticated")],
+            )
+        ]
     )
     client = backend.client
 
     assert client.get("/api/mixed/public", headers=NONE).status_code == 200
-    assert client.get("/api/mixed/public/", headers=NONE).status_code == 404  # open, but no such route
+    assert (
+        client.get("/api/mixed/public/", headers=NONE).status_code == 404
+    )  # open, but no such route
     assert client.get("/api/mixed/public/deep/x", headers=NONE).status_code == 200
     assert client.get("/api/mixed/users/jane/info", headers=NONE).status_code == 200
     assert client.get("/api/mixed/publicity", headers=NONE).status_code == 401
@@ -122,8 +173,12 @@ def test_unauthenticated_policies_open_a_prefix_on_segment_boundaries(test_backe
     assert client.get("/api/mixed//public/../private", headers=NONE).status_code == 401
 
 
-def test_user_cookie_policies_accept_the_backstage_auth_cookie_only_there(test_backend_factory: Any) -> None:
-    plugin = http_plugin("cookies", [path("static/app.js", ok), path("api", ok)], [("/static", "user-cookie")])
+def test_user_cookie_policies_accept_the_backstage_auth_cookie_only_there(
+    test_backend_factory: Any,
+) -> None:
+    plugin = http_plugin(
+        "cookies", [path("static/app.js", ok), path("api", ok)], [("/static", "user-cookie")]
+    )
     backend = test_backend_factory(features=[plugin, http_auth_factory()])
     cookie = {"Cookie": mock_credentials.limited_user.cookie()}
 
@@ -163,8 +218,12 @@ def test_invalid_auth_policies_are_refused(test_backend_factory: Any) -> None:
         (Http404("gone"), 404, "NotFoundError"),
     ],
 )
-def test_errors_become_the_envelope_with_their_status(test_backend_factory: Any, error: Exception, status: int, name: str) -> None:
-    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])])
+def test_errors_become_the_envelope_with_their_status(
+    test_backend_factory: Any, error: Exception, status: int, name: str
+) -> None:
+    backend = test_backend_factory(
+        features=[http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])]
+    )
     response = backend.client.post("/api/errors/boom?q=1")
     assert response.status_code == status
     body = response.json()
@@ -173,7 +232,15 @@ def test_errors_become_the_envelope_with_their_status(test_backend_factory: Any,
 
 
 def test_not_modified_maps_to_304(test_backend_factory: Any) -> None:
-    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(NotModifiedError("same")))], [("/", "unauthenticated")])])
+    backend = test_backend_factory(
+        features=[
+            http_plugin(
+                "errors",
+                [path("boom", raiser(NotModifiedError("same")))],
+                [("/", "unauthenticated")],
+            )
+        ]
+    )
     assert backend.client.get("/api/errors/boom").status_code == 304
 
 
@@ -181,46 +248,82 @@ def test_an_error_with_its_own_status_keeps_it(test_backend_factory: Any) -> Non
     class TeapotError(Exception):
         status_code = 418
 
-    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(TeapotError("short and stout")))], [("/", "unauthenticated")])])
+    backend = test_backend_factory(
+        features=[
+            http_plugin(
+                "errors",
+                [path("boom", raiser(TeapotError("short and stout")))],
+                [("/", "unauthenticated")],
+            )
+        ]
+    )
     response = backend.client.get("/api/errors/boom")
     assert response.status_code == 418
     assert response.json()["error"]["message"] == "short and stout"
 
 
-@pytest.mark.parametrize("error", [RuntimeError("secret internals"), OperationalError("no such table: secret_table")])
-def test_unexpected_and_database_errors_are_hidden_behind_a_log_id(test_backend_factory: Any, caplog: Any, error: Exception) -> None:
+@pytest.mark.parametrize(
+    "error", [RuntimeError("secret internals"), OperationalError("no such table: secret_table")]
+)
+def test_unexpected_and_database_errors_are_hidden_behind_a_log_id(
+    test_backend_factory: Any, caplog: Any, error: Exception
+) -> None:
     from backstage_core.testing import mock_services
 
     plugin = http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])
-    backend = test_backend_factory(features=[plugin, mock_services.root_logger.factory(level="error")])
+    backend = test_backend_factory(
+        features=[plugin, mock_services.root_logger.factory(level="error")]
+    )
     with caplog.at_level("ERROR"):
         response = backend.client.get("/api/errors/boom")
     assert response.status_code == 500
     body = response.json()
-    match = re.fullmatch(r"An internal error occurred logId=([0-9a-f]{20})", body["error"]["message"])
+    match = re.fullmatch(
+        r"An internal error occurred logId=([0-9a-f]{20})", body["error"]["message"]
+    )
     assert match, body
     assert body == envelope("Error", body["error"]["message"], "GET", "/boom", 500)
     assert "secret" not in response.text
-    assert any(f"Filtered internal error with logId={match.group(1)} from response" in r.getMessage() for r in caplog.records)
+    assert any(
+        f"Filtered internal error with logId={match.group(1)} from response" in r.getMessage()
+        for r in caplog.records
+    )
     assert any(r.getMessage() == "Request failed with status 500" for r in caplog.records)
 
 
 def test_a_lost_database_connection_is_a_503(test_backend_factory: Any) -> None:
-    error = OperationalError('connection to server at "127.0.0.1", port 5432 failed: Connection refused')
-    backend = test_backend_factory(features=[http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])])
+    error = OperationalError(
+        'connection to server at "127.0.0.1", port 5432 failed: Connection refused'
+    )
+    backend = test_backend_factory(
+        features=[http_plugin("errors", [path("boom", raiser(error))], [("/", "unauthenticated")])]
+    )
     response = backend.client.get("/api/errors/boom")
     assert response.status_code == 503
-    assert response.json()["error"] == {"name": "ServiceUnavailableError", "message": "Database is unavailable"}
+    assert response.json()["error"] == {
+        "name": "ServiceUnavailableError",
+        "message": "Database is unavailable",
+    }
 
 
-def test_stack_traces_are_shown_in_development_only(test_backend_factory: Any, monkeypatch: Any) -> None:
-    features = [http_plugin("errors", [path("boom", raiser(InputError("bad")))], [("/", "unauthenticated")])]
+def test_stack_traces_are_shown_in_development_only(
+    test_backend_factory: Any, monkeypatch: Any
+) -> None:
+    features = [
+        http_plugin("errors", [path("boom", raiser(InputError("bad")))], [("/", "unauthenticated")])
+    ]
     monkeypatch.setenv("DJANGO_ENV", "development")
     development = test_backend_factory(features=features).client.get("/api/errors/boom").json()
     assert "InputError: bad" in development["error"]["stack"]
 
     monkeypatch.setenv("DJANGO_ENV", "production")
-    production = test_backend_factory(features=[http_plugin("errors2", [path("boom", raiser(InputError("bad")))], [("/", "unauthenticated")])])
+    production = test_backend_factory(
+        features=[
+            http_plugin(
+                "errors2", [path("boom", raiser(InputError("bad")))], [("/", "unauthenticated")]
+            )
+        ]
+    )
     assert "stack" not in production.client.get("/api/errors2/boom").json()["error"]
 
 
@@ -245,18 +348,30 @@ def test_a_drf_router_is_mounted_and_its_errors_use_the_envelope(test_backend_fa
     router = routers.SimpleRouter()
     router.trailing_slash = "/?"
     router.register("things", ThingViewSet, basename="thing")
-    backend = test_backend_factory(features=[http_plugin("drf", router, [("/", "unauthenticated")])])
+    backend = test_backend_factory(
+        features=[http_plugin("drf", router, [("/", "unauthenticated")])]
+    )
     client = backend.client
 
     assert client.get("/api/drf/things").json() == [{"name": "a"}]
     assert client.get("/api/drf/things/").json() == [{"name": "a"}]
     response = client.post("/api/drf/things", json={"name": "too long"})
     assert response.status_code == 400
-    assert response.json() == envelope("InputError", "name: Ensure this field has no more than 5 characters.", "POST", "/things", 400)
-    response = client.post("/api/drf/things", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert response.json() == envelope(
+        "InputError",
+        "name: Ensure this field has no more than 5 characters.",
+        "POST",
+        "/things",
+        400,
+    )
+    response = client.post(
+        "/api/drf/things", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["name"] == "SyntaxError"
-    assert client.get("/api/drf/things/7").json() == envelope("NotFoundError", "No thing 7", "GET", "/things/7", 404)
+    assert client.get("/api/drf/things/7").json() == envelope(
+        "NotFoundError", "No thing 7", "GET", "/things/7", 404
+    )
 
 
 def test_routes_can_be_reversed_in_the_plugin_namespace(test_backend_factory: Any) -> None:
@@ -266,7 +381,11 @@ def test_routes_can_be_reversed_in_the_plugin_namespace(test_backend_factory: An
         seen["url"] = reverse("named:here")
         return JsonResponse({})
 
-    backend = test_backend_factory(features=[http_plugin("named", [path("here", named, name="here")], [("/", "unauthenticated")])])
+    backend = test_backend_factory(
+        features=[
+            http_plugin("named", [path("here", named, name="here")], [("/", "unauthenticated")])
+        ]
+    )
     assert backend.client.get("/api/named/here").status_code == 200
     assert seen["url"] == "/api/named/here"
 
@@ -283,7 +402,9 @@ def test_get_path_moves_every_plugin(test_backend_factory: Any) -> None:
 
 
 def test_unknown_paths_are_a_404_with_an_empty_body(test_backend_factory: Any) -> None:
-    backend = test_backend_factory(features=[http_plugin("open", [path("thing", ok)], [("/", "unauthenticated")])])
+    backend = test_backend_factory(
+        features=[http_plugin("open", [path("thing", ok)], [("/", "unauthenticated")])]
+    )
     for url in ("/api/open/nothing", "/api/unknown-plugin/x", "/nothing", "/api/OPEN/thing"):
         response = backend.client.get(url)
         assert (response.status_code, response.content) == (404, b""), url
@@ -301,17 +422,29 @@ def test_health_endpoints(test_backend_factory: Any) -> None:
         assert response.headers["x-health"] == "yes"
 
 
-def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_then(test_backend_factory: Any) -> None:
+def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_then(
+    test_backend_factory: Any,
+) -> None:
     from backstage_core.testing.backend import start_test_backend
 
     release = threading.Event()
     features = [
         http_plugin("slow", [path("thing", ok)], [("/", "unauthenticated")]),
-        http_plugin("late", [path("thing", ok)], [("/", "unauthenticated")], init_hook=lambda lifecycle: release.wait(10)),
+        http_plugin(
+            "late",
+            [path("thing", ok)],
+            [("/", "unauthenticated")],
+            init_hook=lambda lifecycle: release.wait(10),
+        ),
     ]
     started: dict[str, Any] = {}
     thread = threading.Thread(
-        target=lambda: started.update(backend=start_test_backend(features=features, config={"backend": {"lifecycle": {"startupRequestPauseTimeout": "300ms"}}}))
+        target=lambda: started.update(
+            backend=start_test_backend(
+                features=features,
+                config={"backend": {"lifecycle": {"startupRequestPauseTimeout": "300ms"}}},
+            )
+        )
     )
 
     import httpx
@@ -328,14 +461,22 @@ def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_th
     assert url is not None
     try:
         readiness = httpx.get(f"{url}/.backstage/health/v1/readiness")
-        assert (readiness.status_code, readiness.json()) == (503, {"message": "Backend has not started yet", "status": "error"})
+        assert (readiness.status_code, readiness.json()) == (
+            503,
+            {"message": "Backend has not started yet", "status": "error"},
+        )
         held = httpx.get(f"{url}/api/late/thing", timeout=10)
         assert held.status_code == 503
-        assert held.json()["error"] == {"name": "ServiceUnavailableError", "message": "Service has not started up yet"}
+        assert held.json()["error"] == {
+            "name": "ServiceUnavailableError",
+            "message": "Service has not started up yet",
+        }
         assert httpx.get(f"{url}/api/slow/thing").status_code == 200  # its own plugin is up
 
         waiting = {}
-        request = threading.Thread(target=lambda: waiting.update(response=httpx.get(f"{url}/api/late/thing", timeout=10)))
+        request = threading.Thread(
+            target=lambda: waiting.update(response=httpx.get(f"{url}/api/late/thing", timeout=10))
+        )
         request.start()
         release.set()
         request.join()
@@ -360,16 +501,26 @@ def test_shutdown_turns_readiness_and_plugin_routes_to_503(test_backend_factory:
 
         lifecycle.add_shutdown_hook(slow_shutdown)
 
-    backend = test_backend_factory(features=[http_plugin("closing", [path("thing", ok)], [("/", "unauthenticated")], init_hook=hooks)])
+    backend = test_backend_factory(
+        features=[
+            http_plugin("closing", [path("thing", ok)], [("/", "unauthenticated")], init_hook=hooks)
+        ]
+    )
     stopping = threading.Thread(target=backend.backend.stop)
     stopping.start()
     assert in_hook.wait(5)
     try:
         readiness = backend.client.get("/.backstage/health/v1/readiness")
-        assert (readiness.status_code, readiness.json()) == (503, {"message": "Backend is shutting down", "status": "error"})
+        assert (readiness.status_code, readiness.json()) == (
+            503,
+            {"message": "Backend is shutting down", "status": "error"},
+        )
         response = backend.client.get("/api/closing/thing")
         assert response.status_code == 503
-        assert response.json()["error"] == {"name": "ServiceUnavailableError", "message": "Service is shutting down"}
+        assert response.json()["error"] == {
+            "name": "ServiceUnavailableError",
+            "message": "Service is shutting down",
+        }
     finally:
         release.set()
         stopping.join()
@@ -385,7 +536,9 @@ BACKSTAGE_CSP = (
 
 
 def test_security_headers_are_on_every_response(test_backend_factory: Any) -> None:
-    backend = test_backend_factory(features=[http_plugin("open", [path("thing", ok)], [("/", "unauthenticated")])])
+    backend = test_backend_factory(
+        features=[http_plugin("open", [path("thing", ok)], [("/", "unauthenticated")])]
+    )
     for url in ("/api/open/thing", "/nothing", "/.backstage/health/v1/liveness"):
         headers = backend.client.get(url).headers
         assert headers["content-security-policy"] == BACKSTAGE_CSP
@@ -398,31 +551,64 @@ def test_security_headers_are_on_every_response(test_backend_factory: Any) -> No
 
 
 def test_csp_and_referrer_policy_follow_config(test_backend_factory: Any) -> None:
-    config = {"backend": {"csp": {"connectSrc": ["'self'", "https://api.example.com"], "upgrade-insecure-requests": False}, "referrer": {"policy": ["same-origin"]}}}
+    config = {
+        "backend": {
+            "csp": {
+                "connectSrc": ["'self'", "https://api.example.com"],
+                "upgrade-insecure-requests": False,
+            },
+            "referrer": {"policy": ["same-origin"]},
+        }
+    }
     headers = test_backend_factory(config=config).client.get("/nothing").headers
-    assert headers["content-security-policy"].endswith("style-src 'self' https: 'unsafe-inline';connect-src 'self' https://api.example.com")
+    assert headers["content-security-policy"].endswith(
+        "style-src 'self' https: 'unsafe-inline';connect-src 'self' https://api.example.com"
+    )
     assert headers["referrer-policy"] == "same-origin"
 
 
-def test_cors_follows_backend_cors_with_origin_globs(test_backend_factory: Any, settings: Any) -> None:
+def test_cors_follows_backend_cors_with_origin_globs(
+    test_backend_factory: Any, settings: Any
+) -> None:
     from backstage_core.conf import cors_settings
     from backstage_core.config.reader import ConfigReader
 
-    cors = cors_settings(ConfigReader({"backend": {"cors": {"origin": ["https://*.example.com", "http://localhost:3000"], "credentials": True, "methods": ["GET", "POST"]}}}))
+    cors = cors_settings(
+        ConfigReader(
+            {
+                "backend": {
+                    "cors": {
+                        "origin": ["https://*.example.com", "http://localhost:3000"],
+                        "credentials": True,
+                        "methods": ["GET", "POST"],
+                    }
+                }
+            }
+        )
+    )
     assert cors is not None
     for key, value in cors.items():
         setattr(settings, key, value)
-    settings.MIDDLEWARE = [settings.MIDDLEWARE[0], "corsheaders.middleware.CorsMiddleware", *settings.MIDDLEWARE[1:]]
+    settings.MIDDLEWARE = [
+        settings.MIDDLEWARE[0],
+        "corsheaders.middleware.CorsMiddleware",
+        *settings.MIDDLEWARE[1:],
+    ]
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "corsheaders"]
     backend = test_backend_factory(features=[http_plugin("open", [path("thing", ok)])])
 
-    allowed = backend.client.get("/api/open/thing", headers={"Origin": "https://app.example.com", **USER})
+    allowed = backend.client.get(
+        "/api/open/thing", headers={"Origin": "https://app.example.com", **USER}
+    )
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
     assert allowed.headers["access-control-allow-credentials"] == "true"
-    refused = backend.client.get("/api/open/thing", headers={"Origin": "https://example.org", **USER})
+    refused = backend.client.get(
+        "/api/open/thing", headers={"Origin": "https://example.org", **USER}
+    )
     assert "access-control-allow-origin" not in refused.headers
     preflight = backend.client.options(
-        "/api/open/thing", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"}
+        "/api/open/thing",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
     )  # no credentials: answered before the barrier
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-methods"] == "GET, POST"
@@ -433,7 +619,9 @@ def test_a_root_path_can_only_be_mounted_once(test_backend_factory: Any) -> None
     router = backend.get_service(core_services.root_http_router)
     router.use("/extra", [path("x", ok)])
     assert backend.client.get("/extra/x").json() == {"path": "/extra/x"}
-    with pytest.raises(ValueError, match="^Path /extra/deeper conflicts with the existing path /extra$"):
+    with pytest.raises(
+        ValueError, match="^Path /extra/deeper conflicts with the existing path /extra$"
+    ):
         router.use("/extra/deeper", [])
     with pytest.raises(ValueError, match="^Root router path may not be empty$"):
         router.use("/", [])

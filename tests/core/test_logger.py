@@ -59,7 +59,9 @@ def test_development_lines_are_readable_with_the_plugin_id(capture: Any) -> None
     root().warn("Root line")
 
     first, second = stream.getvalue().splitlines()
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z todo info Todo created id=\"t1\" count=2", first)
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z todo info Todo created id=\"t1\" count=2", first
+    )
     assert re.fullmatch(r"\S+ backstage warn Root line", second)
 
 
@@ -78,7 +80,12 @@ def test_production_lines_are_json_with_every_field(capture: Any) -> None:
     line = json.loads(stream.getvalue())
     assert line["level"] == "info"
     assert line["message"] == "Purged"
-    assert (line["service"], line["plugin"], line["task"], line["rows"]) == ("backstage", "todo", "purge", 3)
+    assert (line["service"], line["plugin"], line["task"], line["rows"]) == (
+        "backstage",
+        "todo",
+        "purge",
+        3,
+    )
     assert re.fullmatch(r"\S+Z", line["timestamp"])
 
 
@@ -110,7 +117,18 @@ def test_the_level_comes_from_log_level_then_config_then_info(capture: Any) -> N
 
 
 def test_overrides_set_levels_for_matching_lines(capture: Any) -> None:
-    config = ConfigReader({"backend": {"logger": {"overrides": [{"matchers": {"plugin": "todo"}, "level": "debug"}, {"matchers": {"message": "/^noisy/"}, "level": "error"}]}}})
+    config = ConfigReader(
+        {
+            "backend": {
+                "logger": {
+                    "overrides": [
+                        {"matchers": {"plugin": "todo"}, "level": "debug"},
+                        {"matchers": {"message": "/^noisy/"}, "level": "error"},
+                    ]
+                }
+            }
+        }
+    )
     stream = capture(DevFormatter(color=False))
     log_state.set_level("warn")
     log_state.set_overrides(read_overrides(config))
@@ -118,7 +136,10 @@ def test_overrides_set_levels_for_matching_lines(capture: Any) -> None:
     root().child({"plugin": "other"}).info("other detail")
     root().warn("noisy warning")
     root().warn("plain warning")
-    assert [line.split(" ", 3)[3] for line in stream.getvalue().splitlines()] == ["todo detail", "plain warning"]
+    assert [line.split(" ", 3)[3] for line in stream.getvalue().splitlines()] == [
+        "todo detail",
+        "plain warning",
+    ]
 
     bad = ConfigReader({"backend": {"logger": {"overrides": [{"matchers": {}, "level": "loud"}]}}})
     with pytest.raises(ValueError) as error:
@@ -129,27 +150,45 @@ def test_overrides_set_levels_for_matching_lines(capture: Any) -> None:
     )
 
 
-def test_secret_config_values_never_appear_in_a_log_line(test_backend_factory: Any, capture: Any) -> None:
+def test_secret_config_values_never_appear_in_a_log_line(
+    test_backend_factory: Any, capture: Any
+) -> None:
     from backstage_core.services.logger import root_logger_factory
 
     seen: dict[str, Any] = {}
 
     def register(env: Any) -> None:
-        env.register_init(deps={"logger": core_services.logger}, init=lambda logger: seen.update(logger=logger))
+        env.register_init(
+            deps={"logger": core_services.logger}, init=lambda logger: seen.update(logger=logger)
+        )
 
-    config = {"backend": {"database": {"client": "better-sqlite3", "connection": {"password": "hunter2-db"}}, "auth": {"keys": [{"secret": "k3y-material"}]}}}
+    config = {
+        "backend": {
+            "database": {"client": "better-sqlite3", "connection": {"password": "hunter2-db"}},
+            "auth": {"keys": [{"secret": "k3y-material"}]},
+        }
+    }
     stream = capture(JsonFormatter())
     test_backend_factory(
-        features=[create_backend_plugin(plugin_id="leaky", register=register, django_app=None), root_logger_factory()],
+        features=[
+            create_backend_plugin(plugin_id="leaky", register=register, django_app=None),
+            root_logger_factory(),
+        ],
         config=config,
     )
     log_state.set_level("info")
-    seen["logger"].info("connecting with hunter2-db", {"key": "k3y-material", "nested": {"deep": "x hunter2-db y"}})
+    seen["logger"].info(
+        "connecting with hunter2-db", {"key": "k3y-material", "nested": {"deep": "x hunter2-db y"}}
+    )
     logging.getLogger("django.request").error("Internal error: password=hunter2-db")
 
     output = stream.getvalue()
     assert "hunter2-db" not in output and "k3y-material" not in output
-    lines = [json.loads(line) for line in output.splitlines() if "connecting" in line or "Internal" in line]
+    lines = [
+        json.loads(line)
+        for line in output.splitlines()
+        if "connecting" in line or "Internal" in line
+    ]
     assert lines[0]["message"] == "connecting with ***"
     assert lines[0]["key"] == "***"
     assert lines[0]["nested"] == {"deep": "x *** y"}

@@ -36,7 +36,11 @@ def test_sigterm_turns_readiness_503_runs_the_hooks_and_exits_0(tmp_path: Path) 
     config = write_config(
         tmp_path,
         {
-            "backend": {"baseUrl": f"http://localhost:{port}", "listen": {"port": port}, "lifecycle": {"serverShutdownDelay": "1s"}},
+            "backend": {
+                "baseUrl": f"http://localhost:{port}",
+                "listen": {"port": port},
+                "lifecycle": {"serverShutdownDelay": "1s"},
+            },
             "hooks": {"file": str(tmp_path / "hooks.log")},
         },
     )
@@ -48,7 +52,12 @@ def test_sigterm_turns_readiness_503_runs_the_hooks_and_exits_0(tmp_path: Path) 
         assert draining.json() == {"message": "Backend is shutting down", "status": "error"}
         assert process.wait(timeout=20) == 0
         output = process.stdout.read()
-    assert (tmp_path / "hooks.log").read_text().splitlines() == ["init", "plugin startup", "plugin shutdown", "root shutdown"], output
+    assert (tmp_path / "hooks.log").read_text().splitlines() == [
+        "init",
+        "plugin startup",
+        "plugin shutdown",
+        "root shutdown",
+    ], output
 
 
 def test_a_failing_shutdown_hook_makes_the_exit_status_1(tmp_path: Path) -> None:
@@ -61,7 +70,11 @@ def test_a_failing_shutdown_hook_makes_the_exit_status_1(tmp_path: Path) -> None
         output = process.stdout.read()
     assert "Plugin shutdown hook failed" in output
     assert "shutdown hook failed on purpose" in output
-    assert (tmp_path / "hooks.log").read_text().splitlines() == ["init", "plugin startup", "root shutdown"]
+    assert (tmp_path / "hooks.log").read_text().splitlines() == [
+        "init",
+        "plugin startup",
+        "root shutdown",
+    ]
 
 
 def test_sigint_is_handled_like_sigterm(tmp_path: Path) -> None:
@@ -71,17 +84,25 @@ def test_sigint_is_handled_like_sigterm(tmp_path: Path) -> None:
         wait_for(f"http://127.0.0.1:{port}/.backstage/health/v1/readiness", process=process)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
-    assert (tmp_path / "hooks.log").read_text().splitlines()[-2:] == ["plugin shutdown", "root shutdown"]
+    assert (tmp_path / "hooks.log").read_text().splitlines()[-2:] == [
+        "plugin shutdown",
+        "root shutdown",
+    ]
 
 
 def test_with_the_autoreloader_signals_reach_the_serving_process(tmp_path: Path) -> None:
     port = free_port()
     config = project_config(tmp_path, port, shutdownSeconds=0.5)
     with running(["runserver", "--config", str(config)]) as process:
-        wait_for(f"http://127.0.0.1:{port}/.backstage/health/v1/readiness", timeout=30, process=process)
+        wait_for(
+            f"http://127.0.0.1:{port}/.backstage/health/v1/readiness", timeout=30, process=process
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
-    assert (tmp_path / "hooks.log").read_text().splitlines()[-2:] == ["plugin shutdown", "root shutdown"]
+    assert (tmp_path / "hooks.log").read_text().splitlines()[-2:] == [
+        "plugin shutdown",
+        "root shutdown",
+    ]
 
 
 def test_a_repeated_ctrl_c_does_not_cut_the_shutdown_short(tmp_path: Path) -> None:
@@ -93,7 +114,10 @@ def test_a_repeated_ctrl_c_does_not_cut_the_shutdown_short(tmp_path: Path) -> No
         time.sleep(0.1)
         process.send_signal(signal.SIGINT)  # a terminal's Ctrl-C reaches every process of the group
         assert process.wait(timeout=20) == 0
-    assert (tmp_path / "hooks.log").read_text().splitlines()[-2:] == ["plugin shutdown", "root shutdown"]
+    assert (tmp_path / "hooks.log").read_text().splitlines()[-2:] == [
+        "plugin shutdown",
+        "root shutdown",
+    ]
 
 
 _ = threading

@@ -22,7 +22,9 @@ def settings_for(tmp_path: Path, data: dict[str, Any], *plugins: str) -> dict[st
     return django_settings(backend, base_dir=tmp_path, backend_path="x:backend")
 
 
-def test_apps_databases_hosts_and_logging_come_from_the_backend(tmp_path: Path, monkeypatch: Any) -> None:
+def test_apps_databases_hosts_and_logging_come_from_the_backend(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
     monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
     monkeypatch.setenv("DJANGO_ENV", "development")
     data = {
@@ -39,7 +41,10 @@ def test_apps_databases_hosts_and_logging_come_from_the_backend(tmp_path: Path, 
     assert settings["DATABASES"]["alpha"]["NAME"] == str(tmp_path / "db" / "alpha.sqlite")
     assert settings["DATABASES"]["default"]["NAME"] == str(tmp_path / "db" / "default.sqlite")
     assert settings["DATABASES"]["alpha"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
-    assert "backstage.example.com" in settings["ALLOWED_HOSTS"] and "10.0.0.5" in settings["ALLOWED_HOSTS"]
+    assert (
+        "backstage.example.com" in settings["ALLOWED_HOSTS"]
+        and "10.0.0.5" in settings["ALLOWED_HOSTS"]
+    )
     assert settings["CSRF_TRUSTED_ORIGINS"] == ["https://backstage.example.com"]
     assert settings["DEBUG"] is True
     assert settings["SECRET_KEY"] == DEV_SECRET_KEY
@@ -47,7 +52,9 @@ def test_apps_databases_hosts_and_logging_come_from_the_backend(tmp_path: Path, 
     assert "corsheaders" not in settings["INSTALLED_APPS"]
 
 
-def test_production_needs_a_secret_key_read_by_django_environ(tmp_path: Path, monkeypatch: Any) -> None:
+def test_production_needs_a_secret_key_read_by_django_environ(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("DJANGO_ENV", "production")
     monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
     with pytest.raises(ImproperlyConfigured, match="No secret key"):
@@ -61,7 +68,15 @@ def test_production_needs_a_secret_key_read_by_django_environ(tmp_path: Path, mo
 
 
 def test_cors_is_on_only_with_backend_cors(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, {"backend": {"baseUrl": "http://localhost:7007", "cors": {"origin": "http://localhost:3000", "credentials": True, "maxAge": 600}}})
+    settings = settings_for(
+        tmp_path,
+        {
+            "backend": {
+                "baseUrl": "http://localhost:7007",
+                "cors": {"origin": "http://localhost:3000", "credentials": True, "maxAge": 600},
+            }
+        },
+    )
     assert "corsheaders" in settings["INSTALLED_APPS"]
     assert "corsheaders.middleware.CorsMiddleware" in settings["MIDDLEWARE"]
     assert settings["CORS_ALLOW_CREDENTIALS"] is True
@@ -83,7 +98,9 @@ def test_cors_is_on_only_with_backend_cors(tmp_path: Path) -> None:
         ("https://[ab].com", "https://b.com", True),
     ],
 )
-def test_cors_origin_globs_match_as_backstage_matches_them(glob: str, origin: str, matches: bool) -> None:
+def test_cors_origin_globs_match_as_backstage_matches_them(
+    glob: str, origin: str, matches: bool
+) -> None:
     import re
 
     assert bool(re.match(glob_to_regex(glob), origin)) is matches
@@ -94,6 +111,8 @@ def test_a_plugin_may_not_be_called_default(tmp_path: Path) -> None:
 
     (tmp_path / "app-config.yaml").write_text("backend: {baseUrl: 'http://x'}\n")
     backend = create_backend(services=[config_factory(argv=["prog"], root_dir=tmp_path)])
-    backend.add(create_backend_plugin(plugin_id="default", register=lambda env: None, django_app=None))
+    backend.add(
+        create_backend_plugin(plugin_id="default", register=lambda env: None, django_app=None)
+    )
     with pytest.raises(ValueError, match="A plugin can not be called 'default'"):
         django_settings(backend, base_dir=tmp_path, backend_path="x:backend")

@@ -30,7 +30,9 @@ def make_backend() -> Iterator[Any]:
     made: list[Backend] = []
 
     def make(config: dict[str, Any] | None = None) -> Backend:
-        backend = Backend(test_backend_services(config or {"backend": {"baseUrl": "http://localhost:7007"}}))
+        backend = Backend(
+            test_backend_services(config or {"backend": {"baseUrl": "http://localhost:7007"}})
+        )
         made.append(backend)
         return backend
 
@@ -72,8 +74,20 @@ def test_sync_and_async_inits_both_run_with_their_dependencies(make_backend: Any
         seen["async"] = (metadata.get_id(), config.get_string("backend.baseUrl"))
 
     backend = make_backend()
-    backend.add(plugin("one", sync_init, {"logger": core_services.logger, "metadata": core_services.plugin_metadata}))
-    backend.add(plugin("two", async_init, {"config": core_services.config, "metadata": core_services.plugin_metadata}))
+    backend.add(
+        plugin(
+            "one",
+            sync_init,
+            {"logger": core_services.logger, "metadata": core_services.plugin_metadata},
+        )
+    )
+    backend.add(
+        plugin(
+            "two",
+            async_init,
+            {"config": core_services.config, "metadata": core_services.plugin_metadata},
+        )
+    )
     result = backend.start()
 
     assert seen["sync"][0] == "one"
@@ -94,7 +108,9 @@ def test_plugins_start_in_parallel(make_backend: Any) -> None:
     assert backend.start().outcome == "success"
 
 
-def test_modules_init_before_their_plugin_and_extend_it_through_an_extension_point(make_backend: Any) -> None:
+def test_modules_init_before_their_plugin_and_extend_it_through_an_extension_point(
+    make_backend: Any,
+) -> None:
     order: list[str] = []
     greetings = create_extension_point("example.greetings")
 
@@ -116,8 +132,14 @@ def test_modules_init_before_their_plugin_and_extend_it_through_an_extension_poi
         env.register_init(deps={"greetings": greetings}, init=init)
 
     backend = make_backend()
-    backend.add(create_backend_plugin(plugin_id="example", register=register_plugin, django_app=None))
-    backend.add(create_backend_module(plugin_id="example", module_id="hello", register=register_module, django_app=None))
+    backend.add(
+        create_backend_plugin(plugin_id="example", register=register_plugin, django_app=None)
+    )
+    backend.add(
+        create_backend_module(
+            plugin_id="example", module_id="hello", register=register_module, django_app=None
+        )
+    )
     backend.start()
 
     assert order == ["module", "plugin sees ['hello']"]
@@ -156,7 +178,13 @@ def test_shutdown_runs_plugin_hooks_then_root_hooks_and_reports_failures(make_ba
         lifecycle.add_shutdown_hook(broken)
 
     backend = make_backend()
-    backend.add(plugin("a", init, {"lifecycle": core_services.lifecycle, "root_lifecycle": core_services.root_lifecycle}))
+    backend.add(
+        plugin(
+            "a",
+            init,
+            {"lifecycle": core_services.lifecycle, "root_lifecycle": core_services.root_lifecycle},
+        )
+    )
     backend.start()
     result = backend.stop()
 
@@ -169,10 +197,18 @@ def test_shutdown_runs_plugin_hooks_then_root_hooks_and_reports_failures(make_ba
 def test_hooks_added_after_their_phase_are_refused(make_backend: Any) -> None:
     captured: dict[str, Any] = {}
     backend = make_backend()
-    backend.add(plugin("a", lambda lifecycle: captured.update(lifecycle=lifecycle), {"lifecycle": core_services.lifecycle}))
+    backend.add(
+        plugin(
+            "a",
+            lambda lifecycle: captured.update(lifecycle=lifecycle),
+            {"lifecycle": core_services.lifecycle},
+        )
+    )
     backend.start()
 
-    with pytest.raises(RuntimeError, match="^Attempted to add plugin startup hook after startup has completed$"):
+    with pytest.raises(
+        RuntimeError, match="^Attempted to add plugin startup hook after startup has completed$"
+    ):
         captured["lifecycle"].add_startup_hook(lambda: None)
 
 
@@ -207,7 +243,11 @@ def test_circular_service_dependencies_are_refused_at_start(make_backend: Any) -
 def test_a_root_service_can_not_depend_on_a_plugin_service(make_backend: Any) -> None:
     root_ref = create_service_ref("example.root", scope="root")
     backend = make_backend()
-    backend.add(create_service_factory(service=root_ref, deps={"logger": core_services.logger}, factory=lambda logger: 1))
+    backend.add(
+        create_service_factory(
+            service=root_ref, deps={"logger": core_services.logger}, factory=lambda logger: 1
+        )
+    )
     backend.add(plugin("test", lambda x: None, {"x": root_ref}))
 
     with pytest.raises(RuntimeError) as error:  # root services are built first, so start fails
@@ -252,15 +292,23 @@ def test_two_factories_for_one_service_are_refused(make_backend: Any) -> None:
     backend = make_backend()
     backend.add(create_service_factory(service=ref, factory=lambda: 1))
 
-    with pytest.raises(ValueError, match="^Duplicate service implementations provided for example.thing$"):
+    with pytest.raises(
+        ValueError, match="^Duplicate service implementations provided for example.thing$"
+    ):
         backend.add(create_service_factory(service=ref, factory=lambda: 2))
 
 
 def test_an_added_factory_replaces_the_default(make_backend: Any) -> None:
     seen = {}
     backend = make_backend()
-    backend.add(create_service_factory(service=core_services.discovery, factory=lambda: "custom discovery"))
-    backend.add(plugin("a", lambda discovery: seen.update(d=discovery), {"discovery": core_services.discovery}))
+    backend.add(
+        create_service_factory(service=core_services.discovery, factory=lambda: "custom discovery")
+    )
+    backend.add(
+        plugin(
+            "a", lambda discovery: seen.update(d=discovery), {"discovery": core_services.discovery}
+        )
+    )
     backend.start()
     assert seen["d"] == "custom discovery"
 
@@ -269,7 +317,9 @@ def test_adding_after_start_and_starting_twice_are_refused(make_backend: Any) ->
     backend = make_backend()
     backend.start()
 
-    with pytest.raises(RuntimeError, match="^feature can not be added after the backend has started$"):
+    with pytest.raises(
+        RuntimeError, match="^feature can not be added after the backend has started$"
+    ):
         backend.add(plugin("late", lambda: None))
     with pytest.raises(RuntimeError, match="^Backend has already started$"):
         backend.start()
@@ -287,7 +337,9 @@ def test_bad_plugin_ids_are_refused(bad_id: str) -> None:
 
 def test_bad_module_ids_are_refused() -> None:
     with pytest.raises(ValueError) as error:
-        create_backend_module(plugin_id="test", module_id="invalid:module&id", register=lambda env: None)
+        create_backend_module(
+            plugin_id="test", module_id="invalid:module&id", register=lambda env: None
+        )
     assert str(error.value) == (
         "Invalid moduleId 'invalid:module&id' for plugin 'test', must match the pattern "
         "/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/i (letters, digits, and dashes only, starting with a letter)"
@@ -322,8 +374,18 @@ def test_extension_points_are_only_for_modules_of_their_own_plugin(make_backend:
 
     backend = make_backend()
     backend.add(create_backend_plugin(plugin_id="a", register=register_a, django_app=None))
-    backend.add(create_backend_plugin(plugin_id="b", register=lambda env: env.register_init(deps={}, init=lambda: None), django_app=None))
-    backend.add(create_backend_module(plugin_id="b", module_id="thief", register=register_module, django_app=None))
+    backend.add(
+        create_backend_plugin(
+            plugin_id="b",
+            register=lambda env: env.register_init(deps={}, init=lambda: None),
+            django_app=None,
+        )
+    )
+    backend.add(
+        create_backend_module(
+            plugin_id="b", module_id="thief", register=register_module, django_app=None
+        )
+    )
     with pytest.raises(BackendStartupError) as error:
         backend.start()
     assert (
@@ -353,7 +415,9 @@ def test_boot_failure_aborts_by_default(make_backend: Any) -> None:
         {"plugins": {"flaky": {"onPluginBootFailure": "continue"}}},
     ],
 )
-def test_boot_failure_may_continue_by_default_or_per_plugin(make_backend: Any, startup: dict[str, Any]) -> None:
+def test_boot_failure_may_continue_by_default_or_per_plugin(
+    make_backend: Any, startup: dict[str, Any]
+) -> None:
     started = []
 
     def broken() -> None:
@@ -374,7 +438,10 @@ def test_per_plugin_abort_overrides_a_default_of_continue(make_backend: Any) -> 
     def broken() -> None:
         raise RuntimeError("Test error")
 
-    startup = {"default": {"onPluginBootFailure": "continue"}, "plugins": {"strict": {"onPluginBootFailure": "abort"}}}
+    startup = {
+        "default": {"onPluginBootFailure": "continue"},
+        "plugins": {"strict": {"onPluginBootFailure": "abort"}},
+    }
     backend = make_backend({"backend": {"baseUrl": "http://localhost:7007", "startup": startup}})
     backend.add(plugin("strict", broken))
     with pytest.raises(BackendStartupError, match="Plugin 'strict' startup failed"):
@@ -409,7 +476,9 @@ def test_multiton_refs_collect_every_factory(make_backend: Any) -> None:
     assert seen["many"] == ["one", "two"]
 
 
-def test_plugin_scoped_services_are_built_once_per_plugin_with_a_shared_root_context(make_backend: Any) -> None:
+def test_plugin_scoped_services_are_built_once_per_plugin_with_a_shared_root_context(
+    make_backend: Any,
+) -> None:
     ref = create_service_ref("example.counter")
     contexts: list[int] = []
     seen: dict[str, Any] = {}
@@ -423,9 +492,22 @@ def test_plugin_scoped_services_are_built_once_per_plugin_with_a_shared_root_con
         return f"{metadata.get_id()}#{context['built']}"
 
     backend = make_backend()
-    backend.add(create_service_factory(service=ref, deps={"metadata": core_services.plugin_metadata}, create_root_context=create_root_context, factory=factory))
+    backend.add(
+        create_service_factory(
+            service=ref,
+            deps={"metadata": core_services.plugin_metadata},
+            create_root_context=create_root_context,
+            factory=factory,
+        )
+    )
     backend.add(plugin("a", lambda counter: seen.update(a=counter), {"counter": ref}))
-    backend.add(plugin("b", lambda counter, again: seen.update(b=counter, again=again), {"counter": ref, "again": ref}))
+    backend.add(
+        plugin(
+            "b",
+            lambda counter, again: seen.update(b=counter, again=again),
+            {"counter": ref, "again": ref},
+        )
+    )
     backend.start()
 
     assert contexts == [1]

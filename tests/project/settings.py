@@ -7,6 +7,8 @@ from tests.project.backend import backend
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
-globals().update(django_settings(backend, base_dir=BASE_DIR, backend_path="tests.project.backend:backend"))
+globals().update(
+    django_settings(backend, base_dir=BASE_DIR, backend_path="tests.project.backend:backend")
+)
 
 ROOT_URLCONF = "tests.project.urls"

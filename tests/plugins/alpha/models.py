@@ -6,3 +6,6 @@ class Note(models.Model):
 
     class Meta:
         db_table = "notes"
+
+    def __str__(self) -> str:
+        return self.text

@@ -19,7 +19,10 @@ def register(env):
         http_router.use([path("notes", notes)])
         http_router.add_auth_policy(path="/", allow="unauthenticated")
 
-    env.register_init(deps={"http_router": core_services.http_router, "database": core_services.database}, init=init)
+    env.register_init(
+        deps={"http_router": core_services.http_router, "database": core_services.database},
+        init=init,
+    )
 
 
 default = create_backend_plugin(plugin_id="beta", register=register)
