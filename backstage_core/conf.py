@@ -160,6 +160,8 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
     cors = cors_settings(config)
     middleware = [
         "backstage_core.http.middleware.SecurityHeadersMiddleware",
+        "django.middleware.gzip.GZipMiddleware",
+        "django.middleware.http.ConditionalGetMiddleware",
         *(["corsheaders.middleware.CorsMiddleware"] if cors is not None else []),
         "backstage_core.http.middleware.PluginChainMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
@@ -200,8 +202,9 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
             "DEFAULT_AUTHENTICATION_CLASSES": [],
             "DEFAULT_PERMISSION_CLASSES": [],
             "UNAUTHENTICATED_USER": None,
+            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
             "DEFAULT_RENDERER_CLASSES": [
-                "rest_framework.renderers.JSONRenderer",
+                "backstage_core.http.renderers.JSONRenderer",
                 "rest_framework.renderers.BrowsableAPIRenderer",
             ],
         },

@@ -9,3 +9,4 @@ Adding a plugin here also installs its Django app; overriding a core service is 
 from backstage_core import create_backend
 
 backend = create_backend()
+backend.add("todo")

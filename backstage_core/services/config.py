@@ -210,7 +210,9 @@ SECRET_KEY_NAMES = re.compile(
 
 
 def _match(path: list[str], pattern: list[str]) -> bool:
-    return len(path) >= len(pattern) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=False))
+    return len(path) >= len(pattern) and all(
+        p == "*" or p == q for p, q in zip(pattern, path, strict=False)
+    )
 
 
 def config_secrets(config: Any) -> set[str]:

@@ -83,6 +83,7 @@ class DatabaseManager:
         self.base_dir = base_dir or Path.cwd()
         self._memory_names: dict[str, str] = {}
         self._keepers: dict[str, sqlite3.Connection] = {}
+        self._replaced: dict[str, dict[str, Any]] = {}
         self._instance = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
 
@@ -153,19 +154,26 @@ class DatabaseManager:
     # -- runtime -------------------------------------------------------------------------
 
     def register(self, plugin_id: str) -> str:
-        """Make sure Django knows the alias for ``plugin_id`` as laid out here; returns the alias."""
+        """Make sure Django knows the alias for ``plugin_id`` as laid out here; returns the alias.
+
+        An alias already known with other settings (a test backend borrowing the test settings'
+        alias) is updated in place, so every thread's connection wrapper sees the new database on
+        its next connect; :meth:`close` gives the old settings back.
+        """
         from django.db import connections
 
         alias = plugin_id
-        wanted = self.django_settings(plugin_id)
+        wanted = _configured(self.django_settings(plugin_id))
         with self._lock:
             current = connections.settings.get(alias)
-            if current is None or current.get("NAME") != wanted["NAME"]:
-                if current is not None:
-                    _forget_connection(alias)
-                configured = _configured(wanted)
-                connections.settings[alias] = configured
-                _django_settings_databases()[alias] = configured
+            if current is None:
+                connections.settings[alias] = wanted
+                _django_settings_databases()[alias] = wanted
+            elif current.get("NAME") != wanted["NAME"]:
+                self._replaced.setdefault(alias, dict(current))
+                forget_connection(alias)
+                current.clear()
+                current.update(wanted)
             self._prepare(alias)
         return alias
 
@@ -198,15 +206,22 @@ class DatabaseManager:
         return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
 
     def close(self) -> None:
-        """Close the connections this process holds and let in-memory databases go."""
+        """Close the connections this process holds, let in-memory databases go, and give back
+        any alias this manager took over (a test backend borrowing the test database's alias)."""
         from django.db import connections
 
         for alias in list(self._keepers):
-            _forget_connection(alias)
-            keeper = self._keepers.pop(alias)
-            keeper.close()
+            forget_connection(alias)
+            self._keepers.pop(alias).close()
         for connection in connections.all(initialized_only=True):
             connection.close()
+        with self._lock:
+            for alias, previous in self._replaced.items():
+                forget_connection(alias)
+                current = connections.settings[alias]
+                current.clear()
+                current.update(previous)
+            self._replaced.clear()
 
     def for_plugin(self, plugin_id: str, app_labels: list[str]) -> PluginDatabase:
         alias = self.register(plugin_id)
@@ -270,7 +285,7 @@ def _configured(entry: dict[str, Any]) -> dict[str, Any]:
     return filled["x"]
 
 
-def _forget_connection(alias: str) -> None:
+def forget_connection(alias: str) -> None:
     """Close this thread's connection to ``alias`` and forget it, so its next use reconnects.
 
     Other threads' connections close at the end of their request (``CONN_MAX_AGE``).

@@ -65,6 +65,14 @@ class TestBackend:
     def get_service(self, ref: Any, plugin_id: str = "root") -> Any:
         return self.backend.get_service(ref, plugin_id)
 
+    def forget_connections(self) -> None:
+        """Drop this thread's connections to the plugins' aliases, so its next query reaches the
+        database the backend uses now (a thread keeps its connection across backends otherwise)."""
+        from backstage_core.services.database import forget_connection
+
+        for plugin_id in self.backend.plugin_ids:
+            forget_connection(plugin_id)
+
     def stop(self) -> Any:
         """Run the shutdown hooks, then stop the server; returns the backend's stop result."""
         if self._stopped:
@@ -72,6 +80,7 @@ class TestBackend:
         self._stopped = True
         try:
             result = self.backend.stop()
+            self.forget_connections()
         finally:
             self.client.close()
             self.server.shutdown()
@@ -137,4 +146,5 @@ def start_test_backend(
     except BaseException:
         test_backend.stop()
         raise
+    test_backend.forget_connections()
     return test_backend

@@ -3,6 +3,7 @@
 from backstage_core import create_backend
 
 backend = create_backend()
+backend.add("todo")
 backend.add("tests.plugins.alpha.plugin")
 backend.add("tests.plugins.beta.plugin")
 backend.add("tests.plugins.hooks.plugin")

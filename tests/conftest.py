@@ -1,1 +1,0 @@
-pytest_plugins = ["backstage_core.testing.pytest_plugin"]

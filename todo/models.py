@@ -1,0 +1,33 @@
+"""A todo, optionally about a catalog entity. Lives in the todo plugin's own database."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class Todo(models.Model):
+    TITLE_MAX_LENGTH = 1000
+    ENTITY_REF_MAX_LENGTH = 255
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    # NULL is "no entity" (the API leaves entityRef out); "" is a value a client may send.
+    entity_ref = models.CharField(max_length=ENTITY_REF_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
+    # Kept to the microsecond so that newest-first is creation order; the API shows milliseconds.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    completed = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "todos"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Newest first, with the id as a deterministic tiebreak: the list, and ?entityRef=.
+            models.Index(fields=["-created_at", "-id"], name="todos_newest_first"),
+            models.Index(
+                fields=["entity_ref", "-created_at", "-id"], name="todos_entity_newest_first"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,391 @@
+"""The todo API: every row of the reference table, and every bad input, with what is stored after."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from backstage_core.testing import mock_credentials
+from todo.models import Todo
+
+ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+JSON = "application/json; charset=utf-8"
+
+
+@pytest.fixture
+def api(test_backend_factory: Any) -> Any:
+    backend = test_backend_factory(
+        features=["todo"], config={"todo": {"allowUnauthenticated": True}}
+    )
+    return backend.client
+
+
+def stored() -> list[dict[str, Any]]:
+    """What the todo plugin's database holds, newest first."""
+    return list(Todo.objects.values("title", "entity_ref", "completed"))
+
+
+def create(api: Any, body: Any) -> dict[str, Any]:
+    response = api.post("/api/todo/todos", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def test_an_empty_list(api: Any) -> None:
+    response = api.get("/api/todo/todos")
+    assert (response.status_code, response.json()) == (200, [])
+    assert response.headers["content-type"] == JSON
+
+
+def test_the_list_is_newest_first_with_the_id_as_tiebreak(api: Any) -> None:
+    first = create(api, {"title": "first"})
+    second = create(api, {"title": "second"})
+    moment = datetime(2030, 1, 1, tzinfo=UTC)
+    same = [Todo.objects.create(title=f"same {i}", created_at=moment) for i in range(3)]
+
+    titles = [t["title"] for t in api.get("/api/todo/todos").json()]
+    tied = [t.title for t in sorted(same, key=lambda t: t.id, reverse=True)]
+    assert titles == [*tied, second["title"], first["title"]]
+    assert [t["title"] for t in api.get("/api/todo/todos").json()] == titles  # the same every time
+
+
+def test_the_list_filters_by_exact_entity_ref(api: Any) -> None:
+    create(api, {"title": "a", "entityRef": "component:default/alpha"})
+    create(api, {"title": "b", "entityRef": "component:default/beta"})
+    create(api, {"title": "c", "entityRef": "component:default/alpha-2"})
+    create(api, {"title": "none"})
+
+    only_alpha = api.get("/api/todo/todos", params={"entityRef": "component:default/alpha"}).json()
+    assert [t["title"] for t in only_alpha] == ["a"]
+    assert len(api.get("/api/todo/todos?entityRef=").json()) == 4  # empty means no filter
+    assert (
+        api.get("/api/todo/todos", params={"entityRef": "component:default/nothing"}).json() == []
+    )
+
+
+def test_a_repeated_entity_ref_parameter_is_a_400(api: Any) -> None:
+    create(api, {"title": "a", "entityRef": "x:y/z"})
+    response = api.get("/api/todo/todos?entityRef=x:y/z&entityRef=a:b/c")
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "entityRef must be given once"},
+    )
+
+
+def test_get_by_id(api: Any) -> None:
+    todo = create(api, {"title": "find me", "entityRef": "component:default/x"})
+    response = api.get(f"/api/todo/todos/{todo['id']}")
+    assert (response.status_code, response.json()) == (200, todo)
+
+
+@pytest.mark.parametrize("todo_id", [str(uuid.uuid4()), "not-a-uuid", "1", "%20"])
+def test_get_by_unknown_or_malformed_id_is_a_404(api: Any, todo_id: str) -> None:
+    response = api.get(f"/api/todo/todos/{todo_id}")
+    assert (response.status_code, response.json()) == (404, {"error": "Todo not found"})
+
+
+# -- create ------------------------------------------------------------------------------------
+
+
+def test_create_returns_the_new_todo(api: Any) -> None:
+    response = api.post(
+        "/api/todo/todos",
+        json={"title": "My first todo", "entityRef": "component:default/my-service"},
+    )
+    assert response.status_code == 201
+    assert response.headers["content-type"] == JSON
+    body = response.json()
+    assert list(body) == ["id", "title", "entityRef", "createdAt", "completed"]
+    assert uuid.UUID(body["id"]).version == 4
+    assert (body["title"], body["entityRef"], body["completed"]) == (
+        "My first todo",
+        "component:default/my-service",
+        False,
+    )
+    assert ISO_MS.fullmatch(body["createdAt"])
+    assert stored() == [
+        {"title": "My first todo", "entity_ref": "component:default/my-service", "completed": False}
+    ]
+
+
+def test_entity_ref_is_absent_not_null_when_unset(api: Any) -> None:
+    body = create(api, {"title": "no entity", "entityRef": None})
+    assert "entityRef" not in body
+    assert "entityRef" not in api.get(f"/api/todo/todos/{body['id']}").json()
+    assert stored() == [{"title": "no entity", "entity_ref": None, "completed": False}]
+
+
+def test_create_ignores_other_fields(api: Any) -> None:
+    body = create(
+        api,
+        {
+            "title": "t",
+            "completed": True,
+            "id": "mine",
+            "createdAt": "1999-01-01T00:00:00.000Z",
+            "extra": 1,
+        },
+    )
+    assert (
+        body["completed"] is False
+        and body["id"] != "mine"
+        and body["createdAt"] != "1999-01-01T00:00:00.000Z"
+    )
+    assert stored() == [{"title": "t", "entity_ref": None, "completed": False}]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"entityRef": "component:default/x"}', "application/json"),
+        (b'{"title": ""}', "application/json"),
+        (b'{"title": null}', "application/json"),
+        (b"{}", "application/json"),
+        (b'["title"]', "application/json"),
+        (b'"just a string"', "application/json"),
+        (b"", "application/json"),
+        (b"", None),
+        (b'{"title": "x"}', "text/plain"),
+        (b"title=x", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_create_without_a_title_is_a_400(
+    api: Any, content: bytes, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = api.post("/api/todo/todos", content=content, headers=headers)
+    assert (response.status_code, response.json()) == (400, {"error": "title is required"})
+    assert stored() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"title": 42}, "title must be a string"),
+        ({"title": True}, "title must be a string"),
+        ({"title": {"a": 1}}, "title must be a string"),
+        ({"title": ["a"]}, "title must be a string"),
+        ({"title": "   "}, "title must not be blank"),
+        ({"title": "x" * 1001}, "title must be at most 1,000 characters"),
+        ({"title": "ok", "entityRef": 42}, "entityRef must be a string or null"),
+        ({"title": "ok", "entityRef": ["a"]}, "entityRef must be a string or null"),
+        ({"title": "ok", "entityRef": "e" * 256}, "entityRef must be at most 255 characters"),
+        ({"title": 1, "entityRef": 2}, "title must be a string"),
+    ],
+)
+def test_create_with_a_bad_field_is_a_400_naming_it(
+    api: Any, body: dict[str, Any], message: str
+) -> None:
+    response = api.post("/api/todo/todos", json=body)
+    assert (response.status_code, response.json()) == (400, {"error": message})
+    assert stored() == []
+
+
+def test_the_longest_allowed_values_are_kept_whole(api: Any) -> None:
+    body = create(api, {"title": "t" * 1000, "entityRef": "e" * 255})
+    assert (len(body["title"]), len(body["entityRef"])) == (1000, 255)
+    assert stored() == [{"title": "t" * 1000, "entity_ref": "e" * 255, "completed": False}]
+
+
+def test_malformed_json_is_a_400_in_the_error_envelope(api: Any) -> None:
+    response = api.post(
+        "/api/todo/todos", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"]["name"] == "SyntaxError"
+    assert body["error"]["message"].startswith("JSON parse error")
+    assert body["request"] == {"method": "POST", "url": "/todos"}
+    assert body["response"] == {"statusCode": 400}
+    assert stored() == []
+
+
+def test_a_body_over_100_kb_is_a_413(api: Any) -> None:
+    response = api.post(
+        "/api/todo/todos",
+        content=b'{"title": "' + b"x" * 110_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {"name": "PayloadTooLargeError", "message": "request entity too large"},
+        "request": {"method": "POST", "url": "/todos"},
+        "response": {"statusCode": 413},
+    }
+    assert stored() == []
+
+
+# -- update and delete -------------------------------------------------------------------------
+
+
+def test_patch_updates_and_reads_back(api: Any) -> None:
+    todo = create(api, {"title": "before", "entityRef": "component:default/x"})
+    response = api.patch(
+        f"/api/todo/todos/{todo['id']}",
+        json={"title": "after", "completed": True, "entityRef": "ignored:x/y"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {**todo, "title": "after", "completed": True}
+    assert stored() == [{"title": "after", "entity_ref": "component:default/x", "completed": True}]
+
+    assert (
+        api.patch(f"/api/todo/todos/{todo['id']}", json={"completed": False}).json()["completed"]
+        is False
+    )
+    assert api.patch(f"/api/todo/todos/{todo['id']}", json={}).json() == {**todo, "title": "after"}
+
+
+@pytest.mark.parametrize("todo_id", [str(uuid.uuid4()), "nope"])
+def test_patch_of_an_unknown_todo_is_a_404(api: Any, todo_id: str) -> None:
+    response = api.patch(f"/api/todo/todos/{todo_id}", json={"title": "x"})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": f"Todo with id {todo_id} not found"},
+    )
+    assert stored() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"title": None}, "title is required"),
+        ({"title": ""}, "title is required"),
+        ({"title": "  "}, "title must not be blank"),
+        ({"title": 42}, "title must be a string"),
+        ({"title": "x" * 1001}, "title must be at most 1,000 characters"),
+        ({"completed": "yes"}, "completed must be a boolean"),
+        ({"completed": 1}, "completed must be a boolean"),
+        ({"completed": None}, "completed must be a boolean"),
+        ({"title": "fine", "completed": "true"}, "completed must be a boolean"),
+        (["title"], "request body must be a JSON object"),
+    ],
+)
+def test_patch_with_a_bad_field_is_a_400_and_changes_nothing(
+    api: Any, body: Any, message: str
+) -> None:
+    todo = create(api, {"title": "unchanged"})
+    response = api.patch(f"/api/todo/todos/{todo['id']}", json=body)
+    assert (response.status_code, response.json()) == (400, {"error": message})
+    assert stored() == [{"title": "unchanged", "entity_ref": None, "completed": False}]
+
+
+def test_delete(api: Any) -> None:
+    keep = create(api, {"title": "keep"})
+    gone = create(api, {"title": "gone"})
+    response = api.delete(f"/api/todo/todos/{gone['id']}")
+    assert (response.status_code, response.content) == (204, b"")
+    assert stored() == [{"title": "keep", "entity_ref": None, "completed": False}]
+    assert api.get(f"/api/todo/todos/{keep['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("todo_id", [str(uuid.uuid4()), "nope"])
+def test_delete_of_an_unknown_todo_is_a_404(api: Any, todo_id: str) -> None:
+    create(api, {"title": "survivor"})
+    response = api.delete(f"/api/todo/todos/{todo_id}")
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": f"Todo with id {todo_id} not found"},
+    )
+    assert len(stored()) == 1
+
+
+# -- routing -----------------------------------------------------------------------------------
+
+
+def test_a_trailing_slash_is_optional(api: Any) -> None:
+    todo = create(api, {"title": "slash"})
+    assert api.get("/api/todo/todos/").json() == [todo]
+    assert api.get(f"/api/todo/todos/{todo['id']}/").json() == todo
+    assert api.post("/api/todo/todos/", json={"title": "two"}).status_code == 201
+    assert api.patch(f"/api/todo/todos/{todo['id']}/", json={"completed": True}).status_code == 200
+    assert api.delete(f"/api/todo/todos/{todo['id']}/").status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/api/todo/nothing"),
+        ("GET", "/api/todo"),
+        ("GET", "/api/nothing/todos"),
+        ("PUT", "/api/todo/todos"),
+        ("DELETE", "/api/todo/todos"),
+        ("POST", "/api/todo/todos/00000000-0000-4000-8000-000000000000"),
+        ("PUT", "/api/todo/todos/00000000-0000-4000-8000-000000000000"),
+    ],
+)
+def test_unknown_paths_and_wrong_methods_are_a_404_with_an_empty_body(
+    api: Any, method: str, url: str
+) -> None:
+    response = api.request(method, url, json={"title": "x"})
+    assert (response.status_code, response.content) == (404, b"")
+    assert stored() == []
+
+
+def test_health(api: Any) -> None:
+    for kind in ("readiness", "liveness"):
+        response = api.get(f"/.backstage/health/v1/{kind}")
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_unchanged_lists_answer_304_to_if_none_match(api: Any) -> None:
+    create(api, {"title": "cached"})
+    first = api.get("/api/todo/todos")
+    assert first.headers["etag"]
+    again = api.get("/api/todo/todos", headers={"If-None-Match": first.headers["etag"]})
+    assert (again.status_code, again.content) == (304, b"")
+    create(api, {"title": "changed"})
+    assert (
+        api.get("/api/todo/todos", headers={"If-None-Match": first.headers["etag"]}).status_code
+        == 200
+    )
+
+
+def test_big_bodies_are_compressed_when_asked(api: Any) -> None:
+    for i in range(20):
+        create(api, {"title": f"todo number {i}", "entityRef": "component:default/alpha"})
+    response = api.get("/api/todo/todos", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert len(response.json()) == 20
+
+
+def test_the_browsable_api_answers_browsers_with_html(api: Any) -> None:
+    create(api, {"title": "shown in html"})
+    html = api.get("/api/todo/todos", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert html.status_code == 200
+    assert html.headers["content-type"].startswith("text/html")
+    assert "shown in html" in html.text and "Django REST framework" in html.text
+    assert api.get("/api/todo/todos", headers={"Accept": "*/*"}).headers["content-type"] == JSON
+
+
+# -- the auth policy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config", [{}, {"todo": {"allowUnauthenticated": False}}])
+def test_without_allow_unauthenticated_callers_need_credentials(
+    test_backend_factory: Any, config: dict[str, Any]
+) -> None:
+    client = test_backend_factory(features=["todo"], config=config).client
+    response = client.post(
+        "/api/todo/todos",
+        json={"title": "x"},
+        headers={"Authorization": mock_credentials.none.header()},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == {
+        "name": "AuthenticationError",
+        "message": "Missing credentials",
+    }
+    assert stored() == []
+    authorized = client.post(
+        "/api/todo/todos",
+        json={"title": "x"},
+        headers={"Authorization": mock_credentials.user.header()},
+    )
+    assert authorized.status_code == 201
