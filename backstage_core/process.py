@@ -56,6 +56,7 @@ def install_signal_handlers(backend: Any, before_exit: Callable[[], None] | None
                 os._exit(0)
             return
         first_signal_at.append(now)
+        log.info(f"Received {signal.Signals(signum).name}, shutting down")
         threading.Thread(
             target=stop_and_exit, args=(backend, before_exit), name="backstage-shutdown"
         ).start()

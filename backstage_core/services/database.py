@@ -254,12 +254,16 @@ class PluginDatabase:
 
 @contextlib.contextmanager
 def migration_lock(connection: Any) -> Iterator[None]:
-    """Serialise migrations of one database across processes (backends starting side by side)."""
+    """Serialise migrations of one database across processes (backends starting side by side).
+
+    For a SQLite file the lock is an ``flock`` on the database file itself; SQLite's own locks are
+    POSIX record locks, which ``flock`` does not touch.
+    """
     name = str(connection.settings_dict.get("NAME"))
     if connection.vendor == "sqlite" and not name.startswith("file:"):
-        lock_path = Path(f"{name}.migrate.lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a") as handle:
+        path = Path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

@@ -100,17 +100,32 @@ class MockHttpAuthService(HttpAuthService):
 
 
 class _MockService:
-    """A mock: call it for an instance, ``.factory()`` for a factory."""
+    """A mock: call it for an instance, ``.factory()`` for a factory, ``.mock()`` for a Mock."""
 
-    def __init__(self, instance: Any, factory: Any) -> None:
+    def __init__(self, instance: Any, factory: Any, spec: Any) -> None:
         self._instance = instance
         self._factory = factory
+        self._spec = spec
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._instance(*args, **kwargs)
 
     def factory(self, *args: Any, **kwargs: Any) -> ServiceFactory:
         return self._factory(*args, **kwargs)
+
+    def mock(self, **attributes: Any) -> Any:
+        """A ``unittest.mock`` stand-in with the service's methods; ``attributes`` set some."""
+        from unittest import mock
+
+        spec = self._spec
+        if isinstance(spec, str):
+            from django.utils.module_loading import import_string
+
+            spec = import_string(spec)
+        stand_in = mock.create_autospec(spec, instance=True)
+        for name, value in attributes.items():
+            setattr(stand_in, name, value)
+        return stand_in
 
 
 class MockRootConfig(ObservableConfig):
@@ -183,18 +198,36 @@ def _http_auth_factory(
     )
 
 
-def _cache_factory() -> ServiceFactory:
-    """The real cache service over a fresh in-memory Django cache of its own."""
+def _fresh_cache_alias() -> str:
+    """A new in-memory Django cache alias, empty and used by nobody else."""
     from django.conf import settings
-
-    from backstage_core.services.cache import cache_factory
 
     alias = f"backstage-test-{uuid.uuid4().hex[:12]}"
     settings.CACHES[alias] = {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": alias,
     }
-    return cache_factory(alias=alias)
+    return alias
+
+
+def _cache(*, plugin_id: str = "test", default_ttl: Any = None) -> Any:
+    from backstage_core.services.cache import CacheService
+
+    return CacheService(_fresh_cache_alias(), plugin_id, default_ttl, _root_logger())
+
+
+def _cache_factory() -> ServiceFactory:
+    """The real cache service over a fresh in-memory Django cache of its own."""
+    from backstage_core.services.cache import cache_factory
+
+    return cache_factory(alias=_fresh_cache_alias())
+
+
+def _database(*, plugin_id: str = "test") -> Any:
+    """A plugin database on a fresh in-memory SQLite, registered as the ``plugin_id`` alias."""
+    from backstage_core.services.database import DatabaseManager
+
+    return DatabaseManager(ConfigReader({})).for_plugin(plugin_id, [])
 
 
 def _database_factory() -> ServiceFactory:
@@ -204,15 +237,69 @@ def _database_factory() -> ServiceFactory:
     return database_factory(manage_default=False)
 
 
+def _discovery(*, base_url: str = "http://localhost:0") -> Any:
+    from backstage_core.services.discovery import HostDiscovery
+
+    port = int(base_url.rsplit(":", 1)[-1])
+    return HostDiscovery(ConfigReader({"backend": {"baseUrl": base_url, "listen": {"port": port}}}))
+
+
+def _logger(*, plugin_id: str = "test", level: str = "none") -> LoggerService:
+    return _root_logger(level=level).child({"plugin": plugin_id})
+
+
+def _lifecycle(*, plugin_id: str = "test") -> Any:
+    from backstage_core.services.lifecycle import PluginLifecycle
+
+    return PluginLifecycle(_logger(plugin_id=plugin_id), plugin_id)
+
+
+def _root_lifecycle() -> Any:
+    from backstage_core.services.lifecycle import RootLifecycle
+
+    return RootLifecycle(_root_logger())
+
+
+def _real(factory_path: str) -> Any:
+    """The real default factory at ``module:name``, imported when asked for."""
+
+    def factory() -> ServiceFactory:
+        from django.utils.module_loading import import_string
+
+        return import_string(factory_path.replace(":", "."))()
+
+    return factory
+
+
 class MockServices:
     """Mock or test versions of the core services."""
 
-    root_config = _MockService(_root_config, _root_config_factory)
-    root_logger = _MockService(_root_logger, _root_logger_factory)
-    auth = _MockService(_auth, _auth_factory)
-    http_auth = _MockService(_http_auth, _http_auth_factory)
-    cache = _MockService(None, _cache_factory)
-    database = _MockService(None, _database_factory)
+    root_config = _MockService(_root_config, _root_config_factory, MockRootConfig)
+    root_logger = _MockService(_root_logger, _root_logger_factory, LoggerService)
+    logger = _MockService(
+        _logger, _real("backstage_core.services.logger:logger_factory"), LoggerService
+    )
+    auth = _MockService(_auth, _auth_factory, AuthService)
+    http_auth = _MockService(_http_auth, _http_auth_factory, HttpAuthService)
+    cache = _MockService(_cache, _cache_factory, "backstage_core.services.cache.CacheService")
+    database = _MockService(
+        _database, _database_factory, "backstage_core.services.database.PluginDatabase"
+    )
+    discovery = _MockService(
+        _discovery,
+        _real("backstage_core.services.discovery:discovery_factory"),
+        "backstage_core.services.discovery.HostDiscovery",
+    )
+    lifecycle = _MockService(
+        _lifecycle,
+        _real("backstage_core.services.lifecycle:lifecycle_factory"),
+        "backstage_core.services.lifecycle.PluginLifecycle",
+    )
+    root_lifecycle = _MockService(
+        _root_lifecycle,
+        _real("backstage_core.services.lifecycle:root_lifecycle_factory"),
+        "backstage_core.services.lifecycle.RootLifecycle",
+    )
 
 
 mock_services = MockServices()

@@ -101,3 +101,30 @@ def test_a_test_backend_reports_its_startup_failure(test_backend_factory: Any) -
         test_backend_factory(
             features=[create_backend_plugin(plugin_id="broken", register=register, django_app=None)]
         )
+
+
+def test_mock_services_give_instances_factories_and_mocks(django_db_blocker: Any) -> None:
+    config = mock_services.root_config(data={"app": {"title": "Test"}})
+    assert config.get_string("app.title") == "Test"
+    config.update(data={"app": {"title": "Changed"}})
+    assert config.get_string("app.title") == "Changed"
+
+    cache = mock_services.cache()
+    cache.set("k", "v")
+    assert cache.get("k") == "v" and mock_services.cache().get("k") is None  # each one is fresh
+
+    assert mock_services.discovery().get_base_url("catalog") == "http://localhost:0/api/catalog"
+    assert mock_services.logger().fields == {"service": "backstage", "plugin": "test"}
+
+    with django_db_blocker.unblock():
+        database = mock_services.database(plugin_id="scratch")
+        with database.get_client().cursor() as cursor:
+            cursor.execute("create table t (x)")
+            cursor.execute("insert into t values (1)")
+            cursor.execute("select x from t")
+            assert cursor.fetchone() == (1,)
+
+    logger = mock_services.logger.mock()
+    logger.info("hello")
+    logger.info.assert_called_once_with("hello")
+    assert mock_services.cache.factory().service is core_services.cache
