@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from backstage_core.cache import cache_settings
 from backstage_core.environment import is_development, is_production, mode
 from backstage_core.services.database import django_databases
 from backstage_core.services.definitions import core_services
@@ -127,18 +128,6 @@ def _allowed_hosts(config: Any) -> list[str]:
     return list(dict.fromkeys(hosts))
 
 
-def _caches(config: Any) -> dict[str, Any]:
-    store = config.get_optional_string("backend.cache.store") or "memory"
-    if store == "memory":
-        return {
-            "default": {
-                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                "LOCATION": "backstage",
-            }
-        }
-    raise ImproperlyConfigured(f"Unknown cache store: {store}")
-
-
 def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[str, Any]:
     """Every Django setting the backend needs, derived from its app-config."""
     env = environ.Env()
@@ -181,7 +170,7 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
         "MIDDLEWARE": middleware,
         "DATABASES": databases,
         "DATABASE_ROUTERS": ["backstage_core.db.PluginDatabaseRouter"],
-        "CACHES": _caches(config),
+        "CACHES": {"default": cache_settings(config)},
         "LOGGING": logging_settings(config, production=production),
         "TEMPLATES": [
             {

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install_signal_handlers", "stop_and_exit"]
+__all__ = ["install_signal_handlers", "stop_and_exit", "stop_at_exit"]
 
 log = logging.getLogger("backstage.backend")
 REPEAT_GRACE_SECONDS = 1.0
@@ -64,3 +64,29 @@ def install_signal_handlers(backend: Any, before_exit: Callable[[], None] | None
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return True
+
+
+def stop_at_exit(backend: Any) -> None:
+    """Run the backend's shutdown hooks when this process exits, however the server ends it.
+
+    A worker that a server started with ``multiprocessing`` (granian) ends without running
+    ``atexit`` callbacks, but with ``multiprocessing``'s finalizers; one that forked (gunicorn)
+    runs ``atexit``. Both are registered; stopping twice is harmless.
+    """
+    import atexit
+    import multiprocessing.util
+
+    def stop() -> None:
+        try:
+            result = backend.stop()
+            if not result.ok:
+                log.error(
+                    "Backend stopped with %d failed shutdown hooks", len(result.hook_failures)
+                )
+        except Exception as error:
+            log.error("Backend failed to stop: %s", error, exc_info=error)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+
+    multiprocessing.util.Finalize(None, stop, exitpriority=100)
+    atexit.register(stop)

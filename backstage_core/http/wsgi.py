@@ -98,8 +98,8 @@ def get_wsgi_application(backend: Any = None, *, start: bool = True) -> BackendW
         backend = get_default_backend()
     handler = BackendWSGIHandler(backend)
     if start:
-        from backstage_core.process import install_signal_handlers
+        from backstage_core.process import stop_at_exit
 
-        install_signal_handlers(backend)
+        stop_at_exit(backend)  # the server owns the signals; the hooks run as its workers exit
         start_in_background(backend)
     return handler

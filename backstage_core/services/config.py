@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from backstage_core.config.loader import load_configs
+from backstage_core.config.loader import config_targets, load_configs
 from backstage_core.config.reader import ConfigReader
 from backstage_core.services.definitions import core_services
 from backstage_core.wiring.features import ServiceFactory, create_service_factory
@@ -153,6 +153,10 @@ def load_root_config(
     """Load app-config the way the root config service does."""
     env = dict(os.environ if environ is None else environ)
     arguments = list(sys.argv if argv is None else argv)
+    if argv is None and not config_targets(arguments) and env.get("BACKSTAGE_CONFIG_FILES"):
+        # A server that owns its command line (granian, gunicorn) passes config files this way.
+        for path in env["BACKSTAGE_CONFIG_FILES"].split(os.pathsep):
+            arguments += ["--config", path]
     root = Path(root_dir) if root_dir is not None else Path.cwd()
     interval = _remote_interval(remote)
 

@@ -21,15 +21,24 @@ with "database is locked".
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backstage_core.db.engines import (
+    DEFAULT_PREFIX,
+    MEMORY,
+    SQLITE_CLIENTS,
+    ImproperDatabaseConfig,
+    Layout,
+    engine_for,
+    migration_lock,
+    parse_connection,
+)
 from backstage_core.services.definitions import core_services
 from backstage_core.wiring.features import ServiceFactory, create_service_factory
 
@@ -42,19 +51,12 @@ __all__ = [
 ]
 
 DEFAULT_ALIAS = "default"
-SQLITE_CLIENTS = ("better-sqlite3", "sqlite3")
-SQLITE_BUSY_TIMEOUT_SECONDS = 20
-SQLITE_INIT = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL"
-MEMORY = ":memory:"
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 
 
 @dataclass(frozen=True)
 class Migrations:
     skip: bool = False
-
-
-class ImproperDatabaseConfig(ValueError):
-    """``backend.database`` asks for something that can not work."""
 
 
 def _base_config(config: Any) -> Any:
@@ -64,14 +66,6 @@ def _base_config(config: Any) -> Any:
 
         return ConfigReader({"client": "better-sqlite3", "connection": MEMORY}, "default-database")
     return database
-
-
-def _connection(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        return {"filename": value}
-    return dict(value)
 
 
 class DatabaseManager:
@@ -89,9 +83,13 @@ class DatabaseManager:
 
     # -- layout --------------------------------------------------------------------------
 
+    def _plugin(self, plugin_id: str, key: str) -> Any:
+        return self.database.get_optional(f"plugin.{plugin_id}.{key}")
+
     def client(self, plugin_id: str) -> str:
-        client = self.database.get_optional_string(f"plugin.{plugin_id}.client")
-        return client or self.database.get_string("client")
+        return self.database.get_optional_string(
+            f"plugin.{plugin_id}.client"
+        ) or self.database.get_string("client")
 
     def skip_migrations(self, plugin_id: str) -> bool:
         value = self.database.get_optional_boolean(f"plugin.{plugin_id}.skipMigrations")
@@ -99,57 +97,75 @@ class DatabaseManager:
             value = self.database.get_optional_boolean("skipMigrations")
         return bool(value)
 
-    def _connection_config(self, plugin_id: str, client: str) -> dict[str, Any]:
-        base = _connection(self.database.get_optional("connection"))
-        plugin_conn = _connection(self.database.get_optional(f"plugin.{plugin_id}.connection"))
-        if client in SQLITE_CLIENTS and base.get("filename") not in (None, MEMORY):
+    def layout(self, plugin_id: str) -> Layout:
+        """What config says about ``plugin_id``'s database (a plugin's overrides over the base)."""
+        client = self.client(plugin_id)
+        engine_for(client, plugin_id)
+        base_client = self.database.get_string("client")
+        base = parse_connection(base_client, self.database.get_optional("connection"))
+        if base_client in SQLITE_CLIENTS and base.get("filename") not in (None, MEMORY):
             raise ImproperDatabaseConfig(
                 "`connection.filename` is not supported for the base sqlite connection. Prefer "
                 "`connection.directory` or provide a filename for the plugin connection instead."
             )
-        overridden = self.database.get_optional_string(f"plugin.{plugin_id}.client") not in (
-            None,
-            self.database.get_string("client"),
+        mode = self.database.get_optional_string("pluginDivisionMode") or "database"
+        if mode == "database":
+            base.pop("database", None)
+        own = parse_connection(client, self._plugin(plugin_id, "connection"))
+        connection = {**({} if client != base_client else base), **own}
+        ensure = self.database.get_optional_boolean(f"plugin.{plugin_id}.ensureExists")
+        if ensure is None:
+            ensure = self.database.get_optional_boolean("ensureExists")
+        return Layout(
+            plugin_id=plugin_id,
+            client=client,
+            connection=connection,
+            division_mode=mode,
+            prefix=self.database.get_optional_string("prefix") or DEFAULT_PREFIX,
+            schema_prefix=self.database.get_optional("schemaPrefix") or "",
+            ensure_exists=True if ensure is None else ensure,
+            role=self.database.get_optional_string(f"plugin.{plugin_id}.role")
+            or self.database.get_optional_string("role"),
         )
-        return {**({} if overridden else base), **plugin_conn}
+
+    def pool_settings(self) -> dict[str, Any]:
+        """``backend.database.pool``: the most server connections one process holds, in all."""
+        pool = self.database.get_optional_config("pool")
+        settings: dict[str, Any] = {}
+        if pool is not None:
+            if pool.has("max"):
+                settings["max"] = int(pool.get_number("max"))
+            for key, name in (
+                ("idleTimeout", "idle_timeout"),
+                ("acquireTimeout", "acquire_timeout"),
+            ):
+                if pool.has(key):
+                    settings[name] = _seconds(pool.get(key), f"backend.database.pool.{key}")
+        return settings
+
+    def connect_timeout(self) -> int:
+        value = self.database.get_optional("connectTimeout")
+        if value is None:
+            return DEFAULT_CONNECT_TIMEOUT_SECONDS
+        return max(1, round(_seconds(value, "backend.database.connectTimeout")))
 
     def django_settings(self, plugin_id: str) -> dict[str, Any]:
         """The ``DATABASES`` entry for one plugin (or for ``default``)."""
-        client = self.client(plugin_id)
-        if client not in SQLITE_CLIENTS:
-            raise ImproperDatabaseConfig(
-                f"Unsupported database client type '{client}' specified for plugin '{plugin_id}'"
-            )
-        mode = self.database.get_optional_string("pluginDivisionMode") or "database"
-        connection = self._connection_config(plugin_id, client)
-        if mode != "database":
-            raise ImproperDatabaseConfig(
-                f"The SQLite driver does not support plugin division mode '{mode}'"
-            )
-        return self._sqlite_settings(plugin_id, connection)
-
-    def _sqlite_settings(self, plugin_id: str, connection: Mapping[str, Any]) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": SQLITE_INIT,
-        }
-        if connection.get("filename") == MEMORY or (
-            "filename" not in connection and "directory" not in connection
-        ):
+        layout = self.layout(plugin_id)
+        engine = engine_for(layout.client, plugin_id)
+        if layout.client in SQLITE_CLIENTS:
             name = self._memory_names.setdefault(
                 plugin_id, f"file:/backstage-{self._instance}-{plugin_id}?vfs=memdb"
             )
-            return {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": name,
-                "OPTIONS": {**options, "uri": True},
-            }
-        directory = Path(connection.get("directory") or ".")
-        if not directory.is_absolute():
-            directory = self.base_dir / directory
-        path = directory / (connection.get("filename") or f"{plugin_id}.sqlite")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path), "OPTIONS": options}
+            return engine.settings(layout, name, self.base_dir)
+        return engine.settings(layout, self.pool_settings(), self.connect_timeout())
+
+    def ensure_exists(self, plugin_id: str) -> None:
+        """Create the plugin's database (file directory, database or schema) where it is missing."""
+        layout = self.layout(plugin_id)
+        engine = engine_for(layout.client, plugin_id)
+        if layout.ensure_exists or layout.client in SQLITE_CLIENTS:
+            engine.ensure_exists(layout, self.django_settings(plugin_id))
 
     # -- runtime -------------------------------------------------------------------------
 
@@ -169,7 +185,7 @@ class DatabaseManager:
             if current is None:
                 connections.settings[alias] = wanted
                 _django_settings_databases()[alias] = wanted
-            elif current.get("NAME") != wanted["NAME"]:
+            elif _identity(current) != _identity(wanted):
                 self._replaced.setdefault(alias, dict(current))
                 forget_connection(alias)
                 current.clear()
@@ -178,16 +194,15 @@ class DatabaseManager:
         return alias
 
     def _prepare(self, alias: str) -> None:
-        """Create the directory of a file database; keep an in-memory one alive for the backend."""
+        """Create what is missing; keep an in-memory database alive as long as the backend."""
         from django.db import connections
 
-        settings = connections.settings[alias]
-        name = settings["NAME"]
-        if "vfs=memdb" in str(name):
+        name = str(connections.settings[alias]["NAME"])
+        if "vfs=memdb" in name:
             if alias not in self._keepers:
                 self._keepers[alias] = sqlite3.connect(name, uri=True, check_same_thread=False)
-        elif settings["ENGINE"].endswith("sqlite3") and not str(name).startswith("file:"):
-            Path(name).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            self.ensure_exists(alias)
 
     def migrate(self, alias: str, app_labels: list[str] | None) -> list[str]:
         """Apply migrations to ``alias``: of ``app_labels``, or (None) of every app; returns those applied."""
@@ -210,11 +225,14 @@ class DatabaseManager:
         any alias this manager took over (a test backend borrowing the test database's alias)."""
         from django.db import connections
 
+        from backstage_core.db.pool import budget
+
         for alias in list(self._keepers):
             forget_connection(alias)
             self._keepers.pop(alias).close()
         for connection in connections.all(initialized_only=True):
             connection.close()
+        budget().close_idle(lambda raw: raw.close())
         with self._lock:
             for alias, previous in self._replaced.items():
                 forget_connection(alias)
@@ -252,25 +270,9 @@ class PluginDatabase:
         return self._manager.migrate(self.alias, self.app_labels)
 
 
-@contextlib.contextmanager
-def migration_lock(connection: Any) -> Iterator[None]:
-    """Serialise migrations of one database across processes (backends starting side by side).
-
-    For a SQLite file the lock is an ``flock`` on the database file itself; SQLite's own locks are
-    POSIX record locks, which ``flock`` does not touch.
-    """
-    name = str(connection.settings_dict.get("NAME"))
-    if connection.vendor == "sqlite" and not name.startswith("file:"):
-        path = Path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-        return
-    yield
+def _identity(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two DATABASES entries the same database."""
+    return tuple(entry.get(key) for key in ("ENGINE", "NAME", "HOST", "PORT", "USER", "OPTIONS"))
 
 
 def _django_settings_databases() -> dict[str, Any]:
@@ -300,6 +302,17 @@ def forget_connection(alias: str) -> None:
         if hasattr(connections._connections, alias):
             getattr(connections._connections, alias).close()
             delattr(connections._connections, alias)
+
+
+def _seconds(value: Any, key: str) -> float:
+    from backstage_core.config.duration import to_timedelta
+
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value / 1000
+    try:
+        return to_timedelta(value).total_seconds()
+    except (TypeError, ValueError) as error:
+        raise ImproperDatabaseConfig(f"Invalid duration at '{key}': {error}") from error
 
 
 def django_databases(

@@ -217,10 +217,11 @@ def _cache(*, plugin_id: str = "test", default_ttl: Any = None) -> Any:
 
 
 def _cache_factory() -> ServiceFactory:
-    """The real cache service over a fresh in-memory Django cache of its own."""
+    """The real cache service over a fresh Django cache of its own: in memory, or the store
+    ``backend.cache`` names (Redis, say) with keys apart from every other test's."""
     from backstage_core.services.cache import cache_factory
 
-    return cache_factory(alias=_fresh_cache_alias())
+    return cache_factory(alias=None)
 
 
 def _database(*, plugin_id: str = "test") -> Any:

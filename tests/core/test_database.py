@@ -1,4 +1,7 @@
-"""The database service: a database per plugin, its layout from config, migrations, concurrency."""
+"""The database service: a database per plugin, its layout from config, migrations, concurrency.
+
+Tests taking ``database_config`` run on SQLite, PostgreSQL and MySQL/MariaDB in turn.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from django.db import connections
 
 from backstage_core import BackendStartupError, core_services, create_backend_plugin
 from backstage_core.config.reader import ConfigReader
@@ -20,16 +25,14 @@ ALPHA = "tests.plugins.alpha.plugin"
 BETA = "tests.plugins.beta.plugin"
 
 
+def with_database(database: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"backend": {"database": {**database, **extra}}}
+
+
 def file_config(directory: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "backend": {
-            "database": {
-                "client": "better-sqlite3",
-                "connection": {"directory": str(directory)},
-                **extra,
-            }
-        }
-    }
+    return with_database(
+        {"client": "better-sqlite3", "connection": {"directory": str(directory)}}, **extra
+    )
 
 
 def rows(path: Path) -> list[str]:
@@ -37,16 +40,114 @@ def rows(path: Path) -> list[str]:
         return [row[0] for row in connection.execute("select text from notes order by id")]
 
 
+def tables(alias: str) -> set[str]:
+    connection = connections[alias]
+    connection.close()
+    return set(connection.introspection.table_names())
+
+
+def database_of(backend: Any, plugin_id: str) -> Any:
+    return backend.get_service(core_services.database, plugin_id)
+
+
+# -- on every engine ---------------------------------------------------------------------------
+
+
 def test_two_plugins_with_a_table_of_the_same_name_do_not_see_each_others_rows(
-    test_backend_factory: Any,
+    test_backend_factory: Any, database_config: dict[str, Any]
 ) -> None:
-    backend = test_backend_factory(features=[ALPHA, BETA])
-    client = backend.client
+    client = test_backend_factory(
+        features=[ALPHA, BETA], config=with_database(database_config)
+    ).client
 
     assert client.post("/api/alpha/notes", content="for alpha").json() == ["for alpha"]
     assert client.post("/api/beta/notes", content="for beta").json() == ["for beta"]
     assert client.get("/api/alpha/notes").json() == ["for alpha"]
     assert client.get("/api/beta/notes").json() == ["for beta"]
+
+
+def test_data_outlives_the_backend_where_the_database_does(
+    test_backend_factory: Any, database_config: dict[str, Any], database_engine: str, tmp_path: Path
+) -> None:
+    config = (
+        file_config(tmp_path) if database_engine == "sqlite" else with_database(database_config)
+    )
+    test_backend_factory(features=[ALPHA], config=config).client.post(
+        "/api/alpha/notes", content="persisted"
+    )
+    assert test_backend_factory(features=[ALPHA], config=config).client.get(
+        "/api/alpha/notes"
+    ).json() == ["persisted"]
+
+
+def test_migrations_are_skipped_where_config_says(
+    test_backend_factory: Any, database_config: dict[str, Any]
+) -> None:
+    config = with_database(database_config, plugin={"beta": {"skipMigrations": True}})
+    backend = test_backend_factory(features=[ALPHA, BETA], config=config)
+
+    assert database_of(backend, "alpha").migrations.skip is False
+    assert database_of(backend, "beta").migrations.skip is True
+    assert "notes" in tables("alpha")
+    assert "notes" not in tables("beta")
+
+
+def test_skip_migrations_for_every_plugin(
+    test_backend_factory: Any, database_config: dict[str, Any]
+) -> None:
+    backend = test_backend_factory(
+        features=[ALPHA], config=with_database(database_config, skipMigrations=True)
+    )
+    assert database_of(backend, "alpha").migrations.skip is True
+    assert "notes" not in tables("alpha")
+
+
+def test_get_client_is_the_plugins_own_django_connection(
+    test_backend_factory: Any, database_config: dict[str, Any]
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def register(env: Any) -> None:
+        def init(database: Any) -> None:
+            client = database.get_client()
+            with client.cursor() as cursor:
+                cursor.execute("create table things (name varchar(20))")
+                cursor.execute("insert into things values ('mine')")
+            seen["alias"] = client.alias
+
+        env.register_init(deps={"database": core_services.database}, init=init)
+
+    plugin = create_backend_plugin(plugin_id="raw", register=register, django_app=None)
+    test_backend_factory(features=[plugin], config=with_database(database_config))
+    assert seen["alias"] == "raw"
+    with connections["raw"].cursor() as cursor:
+        cursor.execute("select name from things")
+        assert list(cursor.fetchall()) == [("mine",)]
+
+
+def test_concurrent_writers_never_fail(
+    test_backend_factory: Any, database_config: dict[str, Any], database_engine: str, tmp_path: Path
+) -> None:
+    config = (
+        file_config(tmp_path) if database_engine == "sqlite" else with_database(database_config)
+    )
+    backend = test_backend_factory(features=[ALPHA], config=config)
+
+    def write(worker: int) -> list[int]:
+        with httpx.Client(base_url=backend.url, timeout=30) as client:
+            return [
+                client.post("/api/alpha/notes", content=f"{worker}-{i}").status_code
+                for i in range(25)
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [status for result in pool.map(write, range(8)) for status in result]
+
+    assert statuses == [200] * 200
+    assert len(backend.client.get("/api/alpha/notes").json()) == 200
+
+
+# -- SQLite ------------------------------------------------------------------------------------
 
 
 def test_without_backend_database_each_test_backend_starts_empty(test_backend_factory: Any) -> None:
@@ -70,16 +171,6 @@ def test_a_directory_gives_one_sqlite_file_per_plugin_in_wal_mode(
         assert connection.execute("pragma journal_mode").fetchone() == ("wal",)
 
 
-def test_data_in_files_outlives_the_backend(test_backend_factory: Any, tmp_path: Path) -> None:
-    config = file_config(tmp_path)
-    test_backend_factory(features=[ALPHA], config=config).client.post(
-        "/api/alpha/notes", content="persisted"
-    )
-    assert test_backend_factory(features=[ALPHA], config=config).client.get(
-        "/api/alpha/notes"
-    ).json() == ["persisted"]
-
-
 def test_a_plugin_can_override_its_connection(test_backend_factory: Any, tmp_path: Path) -> None:
     config = file_config(
         tmp_path,
@@ -97,84 +188,6 @@ def test_a_plugin_can_override_its_connection(test_backend_factory: Any, tmp_pat
     assert backend.client.get("/api/beta/notes").json() == ["in memory"]
 
 
-def database_of(backend: Any, plugin_id: str) -> Any:
-    return backend.get_service(core_services.database, plugin_id)
-
-
-def test_migrations_are_skipped_where_config_says(
-    test_backend_factory: Any, tmp_path: Path
-) -> None:
-    config = file_config(tmp_path, plugin={"beta": {"skipMigrations": True}})
-    backend = test_backend_factory(features=[ALPHA, BETA], config=config)
-
-    assert database_of(backend, "alpha").migrations.skip is False
-    assert database_of(backend, "beta").migrations.skip is True
-    with sqlite3.connect(tmp_path / "beta.sqlite") as connection:
-        assert (
-            connection.execute("select name from sqlite_master where name = 'notes'").fetchall()
-            == []
-        )
-    assert rows(tmp_path / "alpha.sqlite") == []
-
-
-def test_skip_migrations_for_every_plugin(test_backend_factory: Any) -> None:
-    backend = test_backend_factory(
-        features=[ALPHA],
-        config={
-            "backend": {
-                "database": {"client": "sqlite3", "connection": ":memory:", "skipMigrations": True}
-            }
-        },
-    )
-    assert database_of(backend, "alpha").migrations.skip is True
-
-
-def test_get_client_is_the_plugins_own_django_connection(test_backend_factory: Any) -> None:
-    seen: dict[str, Any] = {}
-
-    def register(env: Any) -> None:
-        def init(database: Any) -> None:
-            client = database.get_client()
-            with client.cursor() as cursor:
-                cursor.execute("create table things (name text)")
-                cursor.execute("insert into things values ('mine')")
-            seen["alias"] = client.alias
-
-        env.register_init(deps={"database": core_services.database}, init=init)
-
-    backend = test_backend_factory(
-        features=[create_backend_plugin(plugin_id="raw", register=register, django_app=None)]
-    )
-    assert seen["alias"] == "raw"
-    from django.db import connections
-
-    with connections["raw"].cursor() as cursor:
-        cursor.execute("select name from things")
-        assert cursor.fetchall() == [("mine",)]
-    assert backend is not None
-
-
-def test_concurrent_writers_on_file_sqlite_never_see_database_is_locked(
-    test_backend_factory: Any, tmp_path: Path
-) -> None:
-    backend = test_backend_factory(features=[ALPHA], config=file_config(tmp_path))
-
-    def write(worker: int) -> list[int]:
-        import httpx
-
-        with httpx.Client(base_url=backend.url, timeout=30) as client:
-            return [
-                client.post("/api/alpha/notes", content=f"{worker}-{i}").status_code
-                for i in range(25)
-            ]
-
-    with ThreadPoolExecutor(8) as pool:
-        statuses = [status for result in pool.map(write, range(8)) for status in result]
-
-    assert statuses == [200] * 200
-    assert len(rows(tmp_path / "alpha.sqlite")) == 200
-
-
 @pytest.mark.parametrize(
     ("database", "message"),
     [
@@ -188,6 +201,22 @@ def test_concurrent_writers_on_file_sqlite_never_see_database_is_locked(
             "The SQLite driver does not support plugin division mode 'schema'",
         ),
         (
+            {
+                "client": "mysql2",
+                "connection": "mysql://root@127.0.0.1:3306",
+                "pluginDivisionMode": "schema",
+            },
+            "The MySQL driver does not support plugin division mode 'schema'",
+        ),
+        (
+            {
+                "client": "pg",
+                "connection": "postgresql://postgres@127.0.0.1",
+                "pluginDivisionMode": "tables",
+            },
+            "The PostgreSQL driver does not support plugin division mode 'tables'",
+        ),
+        (
             {"client": "oracle", "connection": "x"},
             "Unsupported database client type 'oracle' specified for plugin 'alpha'",
         ),
@@ -199,11 +228,9 @@ def test_unsupported_database_config_fails_at_start(
     with pytest.raises(BackendStartupError) as error:
         test_backend_factory(features=[ALPHA], config={"backend": {"database": database}})
     assert message in str(error.value)
-    with pytest.raises(
-        ImproperDatabaseConfig,
-        match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("`", "`") + "$",
-    ):
+    with pytest.raises(ImproperDatabaseConfig) as direct:
         DatabaseManager(ConfigReader({"backend": {"database": database}})).django_settings("alpha")
+    assert str(direct.value) == message
 
 
 def test_manage_py_migrate_migrates_default_and_every_plugin_database(tmp_path: Path) -> None:
@@ -228,19 +255,15 @@ def test_manage_py_migrate_migrates_default_and_every_plugin_database(tmp_path: 
     assert result.returncode == 0, result.stderr
     for alias in ("alpha", "beta"):
         with sqlite3.connect(tmp_path / "db" / f"{alias}.sqlite") as connection:
-            tables = {
+            names = {
                 row[0]
                 for row in connection.execute("select name from sqlite_master where type = 'table'")
             }
-            assert "notes" in tables and "auth_user" not in tables
+            assert "notes" in names and "auth_user" not in names
     with sqlite3.connect(tmp_path / "db" / "default.sqlite") as connection:
-        tables = {
+        names = {
             row[0]
             for row in connection.execute("select name from sqlite_master where type = 'table'")
         }
-        assert {
-            "auth_user",
-            "django_session",
-            "django_admin_log",
-        } <= tables and "notes" not in tables
+        assert {"auth_user", "django_session", "django_admin_log"} <= names and "notes" not in names
     assert "Database 'alpha':" in result.stdout

@@ -15,3 +15,4 @@ ROOT_URLCONF = "tests.project.urls"
 
 # The test plugins alpha and beta share a table name on purpose (in separate databases).
 SILENCED_SYSTEM_CHECKS = ["models.W035"]
+WSGI_APPLICATION = "tests.project.wsgi.application"

@@ -1,4 +1,8 @@
-"""The Django admin for todos: list, search, filter and edit, on the todo plugin's database."""
+"""The Django admin for todos: list, search, filter and edit, on the todo plugin's own database.
+
+The admin's users and sessions are in ``default`` (the test database); the todos are in the todo
+plugin's database, on each engine in turn.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from django.urls import reverse
 
 from todo.models import Todo
 
-pytestmark = pytest.mark.django_db(databases=["default", "todo"])
+pytestmark = pytest.mark.django_db(databases=["default"])
 
 
 @pytest.fixture
-def todos() -> dict[str, Todo]:
+def todos(test_backend_factory: Any, database_config: dict[str, Any]) -> dict[str, Todo]:
+    test_backend_factory(features=["todo"], config={"backend": {"database": database_config}})
     return {
         "a": Todo.objects.create(title="Write docs", entity_ref="component:default/alpha"),
         "b": Todo.objects.create(

@@ -34,8 +34,16 @@ class Command(DjangoMigrate):
     def handle(self, *args: Any, **options: Any) -> None:
         from django.db import connections
 
+        from backstage_core.services.database import shared_manager
+        from backstage_core.services.definitions import core_services
+
+        backend = get_default_backend()
+        manager = shared_manager(backend.get_service(core_services.root_config))
+        laid_out = {DEFAULT_DB_ALIAS, *backend.plugin_ids}
         aliases = self._aliases(options)
         for alias in aliases:
+            if alias in laid_out:
+                manager.ensure_exists(alias)  # a PostgreSQL or MySQL database may not exist yet
             if len(aliases) > 1 and options["verbosity"] >= 1:
                 self.stdout.write(self.style.MIGRATE_HEADING(f"Database '{alias}':"))
             with migration_lock(connections[alias]):
