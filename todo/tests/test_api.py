@@ -52,7 +52,11 @@ def test_the_list_is_newest_first_with_the_id_as_tiebreak(api: Any) -> None:
     titles = [t["title"] for t in api.get("/api/todo/todos").json()]
     # Ties go by id, descending, in the database's own order of ids (MariaDB orders its native
     # UUIDs differently from the others), the same every time.
-    tied = list(Todo.objects.filter(pk__in=[t.pk for t in same]).order_by("-id").values_list("title", flat=True))
+    tied = list(
+        Todo.objects.filter(pk__in=[t.pk for t in same])
+        .order_by("-id")
+        .values_list("title", flat=True)
+    )
     assert titles == [*tied, second["title"], first["title"]]
     assert [t["title"] for t in api.get("/api/todo/todos").json()] == titles  # the same every time
 

@@ -56,6 +56,11 @@ class Command(BaseCommand):
 
     def handle(self, **options: Any) -> None:
         config = get_default_backend().get_service(core_services.root_config)
+        if options["workers"] > 1 and _in_memory(config):
+            self.stderr.write(
+                f"Warning: backend.database is in memory, so each of the {options['workers']} workers "
+                f"has data of its own. Use files (connection.directory) or a database server."
+            )
         host, port = read_listen(config)
         host = options["host"] or host or "0.0.0.0"
         port = options["port"] or port
@@ -69,6 +74,7 @@ class Command(BaseCommand):
             "--blocking-threads", str(options["threads"]),
             "--backpressure", str(options["threads"]),
             "--respawn-failed-workers",
+            "--no-ws",
         ]  # fmt: skip
         if options["access_log"]:
             command.append("--access-log")
@@ -90,3 +96,15 @@ class Command(BaseCommand):
             return
         sys.stdout.flush()
         os.execvpe(command[0], command, environment)
+
+
+def _in_memory(config: Any) -> bool:
+    database = config.get_optional_config("backend.database")
+    if database is None:
+        return True
+    connection = database.get_optional("connection")
+    client = database.get_optional_string("client") or ""
+    return "sqlite" in client and (
+        connection in (None, ":memory:")
+        or (isinstance(connection, dict) and connection.get("filename") == ":memory:")
+    )
