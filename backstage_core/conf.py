@@ -43,6 +43,7 @@ CORE_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_q",
 ]
 
 
@@ -211,7 +212,29 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
     }
     if cors is not None:
         settings.update(cors)
+    settings["Q_CLUSTER"] = django_q_settings(config)
     return settings
+
+
+def django_q_settings(config: Any) -> dict[str, Any]:
+    """django-q2's cluster, which runs global task runs when ``backend.scheduler.worker: django-q``."""
+    import os
+
+    section = config.get_optional_config("backend.scheduler.djangoQ")
+    workers = section.get_optional_number("workers") if section else None
+    return {
+        "name": "backstage",
+        "orm": "default",
+        "workers": int(workers or len(os.sched_getaffinity(0))),
+        "timeout": 24 * 3600,  # the longest a run may take; each run carries its own, shorter one
+        "retry": 7 * 24 * 3600,  # longer than any task's timeout: a run is never handed out twice
+        "max_attempts": 1,
+        "ack_failures": True,
+        "catch_up": False,
+        "save_limit": 500,
+        "label": "Scheduled task runs",
+        "poll": 0.1,
+    }
 
 
 def _trusted_origins(config: Any) -> list[str]:

@@ -32,6 +32,7 @@ def default_service_factories() -> list[ServiceFactory]:
     from backstage_core.services.http_router import http_router_factory, root_http_router_factory
     from backstage_core.services.lifecycle import lifecycle_factory, root_lifecycle_factory
     from backstage_core.services.logger import logger_factory, root_logger_factory
+    from backstage_core.services.scheduler import scheduler_factory
 
     return [
         config_factory(),
@@ -47,6 +48,7 @@ def default_service_factories() -> list[ServiceFactory]:
         database_factory(),
         cache_factory(),
         discovery_factory(),
+        scheduler_factory(),
     ]
 
 

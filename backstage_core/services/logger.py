@@ -348,6 +348,8 @@ def logging_settings(config: Any, *, production: bool) -> dict[str, Any]:
             "django": {"level": "INFO", "propagate": True},
             "django.request": {"level": "INFO", "propagate": True, "filters": ["django_request"]},
             "django.server": {"level": "INFO", "propagate": True},
+            # django-q2 adds a handler of its own to a logger that has none.
+            "django-q": {"level": "INFO", "handlers": ["console"], "propagate": False},
         },
     }
 

@@ -113,9 +113,16 @@ def test_backend_services(config: Mapping[str, Any]) -> list[ServiceFactory]:
 
 
 def start_test_backend(
-    *, features: Iterable[BackendFeature | str] = (), config: Mapping[str, Any] | None = None
+    *,
+    features: Iterable[BackendFeature | str] = (),
+    config: Mapping[str, Any] | None = None,
+    start: bool = True,
 ) -> TestBackend:
-    """Start a backend with ``features`` on a free port; raises if it fails to start."""
+    """Start a backend with ``features`` on a free port; raises if it fails to start.
+
+    With ``start=False`` the server answers but the backend is not started: call
+    ``test_backend.backend.start()`` (to see what happens while plugins start).
+    """
     server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
     server.daemon_threads = True
     port = server.server_address[1]
@@ -141,6 +148,8 @@ def start_test_backend(
     )
     thread.start()
     test_backend = TestBackend(backend, server, thread)
+    if not start:
+        return test_backend
     try:
         backend.start()
     except BaseException:

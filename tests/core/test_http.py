@@ -425,7 +425,7 @@ def test_health_endpoints(test_backend_factory: Any) -> None:
 def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_then(
     test_backend_factory: Any,
 ) -> None:
-    from backstage_core.testing.backend import start_test_backend
+    import httpx
 
     release = threading.Event()
     features = [
@@ -437,28 +437,11 @@ def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_th
             init_hook=lambda lifecycle: release.wait(10),
         ),
     ]
-    started: dict[str, Any] = {}
-    thread = threading.Thread(
-        target=lambda: started.update(
-            backend=start_test_backend(
-                features=features,
-                config={"backend": {"lifecycle": {"startupRequestPauseTimeout": "300ms"}}},
-            )
-        )
-    )
-
-    import httpx
-
-    # start_test_backend binds before it starts the plugins; find the port from the server thread.
-    thread.start()
-    url = None
-    for _ in range(200):
-        names = [t.name for t in threading.enumerate() if t.name.startswith("test-backend-")]
-        if names:
-            url = f"http://127.0.0.1:{names[-1].rsplit('-', 1)[1]}"
-            break
-        threading.Event().wait(0.01)
-    assert url is not None
+    config = {"backend": {"lifecycle": {"startupRequestPauseTimeout": "300ms"}}}
+    backend = test_backend_factory(features=features, config=config, start=False)
+    url = backend.url
+    starting = threading.Thread(target=backend.backend.start)
+    starting.start()
     try:
         readiness = httpx.get(f"{url}/.backstage/health/v1/readiness")
         assert (readiness.status_code, readiness.json()) == (
@@ -471,23 +454,24 @@ def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_th
             "name": "ServiceUnavailableError",
             "message": "Service has not started up yet",
         }
-        assert httpx.get(f"{url}/api/slow/thing").status_code == 200  # its own plugin is up
+        deadline = threading.Event()
+        while httpx.get(f"{url}/api/slow/thing").status_code != 200 and not deadline.wait(0.02):
+            pass  # its own plugin starts without waiting for the other
+        assert httpx.get(f"{url}/api/slow/thing").status_code == 200
 
-        waiting = {}
+        waiting: dict[str, Any] = {}
         request = threading.Thread(
             target=lambda: waiting.update(response=httpx.get(f"{url}/api/late/thing", timeout=10))
         )
         request.start()
         release.set()
         request.join()
-        thread.join()
+        starting.join()
         assert waiting["response"].status_code == 200
         assert httpx.get(f"{url}/.backstage/health/v1/readiness").status_code == 200
     finally:
         release.set()
-        thread.join()
-        if "backend" in started:
-            started["backend"].stop()
+        starting.join()
 
 
 def test_shutdown_turns_readiness_and_plugin_routes_to_503(test_backend_factory: Any) -> None:
