@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+from datetime import datetime
 from typing import Any
 
 from backstage_core.errors import CustomErrorBase
@@ -57,14 +58,17 @@ def run_claimed_task(
     from backstage_core.services.definitions import core_services
 
     scheduler = _backend().get_service(core_services.scheduler, plugin_id)
-    return scheduler.execute_claimed(task_id, ticket)
+    due = datetime.fromisoformat(scheduled_at) if scheduled_at else None
+    return scheduler.execute_claimed(task_id, ticket, due)
 
 
 class TaskNotRegisteredError(CustomErrorBase):
     name = "TaskNotRegisteredError"
 
 
-def execute_claimed(scheduler: Any, task: Any, task_id: str, ticket: str) -> str:
+def execute_claimed(
+    scheduler: Any, task: Any, task_id: str, ticket: str, scheduled_at: datetime | None
+) -> str:
     store = scheduler.store
     if not store.still_ours(task_id, ticket):
         return f"{scheduler.plugin_id}:{task_id} skipped: the run was taken over or cancelled"
@@ -108,7 +112,9 @@ def execute_claimed(scheduler: Any, task: Any, task_id: str, ticket: str) -> str
     watcher.start()
     failure: BaseException | None = None
     try:
-        run_sync(task.fn, signal, TaskRun(scheduler.plugin_id, task_id, None, ticket, signal))
+        run_sync(
+            task.fn, signal, TaskRun(scheduler.plugin_id, task_id, scheduled_at, ticket, signal)
+        )
     except BaseException as error:  # django-q2's timeout raises from inside the function
         failure = error
         raise

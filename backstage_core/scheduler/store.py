@@ -73,6 +73,7 @@ class TaskStore:
     def persist(self, task_id: str, settings: TaskSettings) -> None:
         """Insert or update a task; on update the earlier of the stored and the new next run wins."""
         start_at, next_start_at = self._start_times(settings)
+        self.ensure_table()  # before any transaction: SQLite changes schemas outside of one
         try:
             with transaction.atomic(using=self.alias):
                 self.tasks.create(
@@ -117,13 +118,10 @@ class TaskStore:
             Q(next_run_start_at__lte=Now()) & Q(current_run_ticket__isnull=True),
             output_field=BooleanField(),
         )
-        row = (
-            self.tasks.filter(id=task_id)
-            .annotate(ready=ready)
-            .values_list("ready", flat=True)
-            .first()
-        )
-        return None if row is None else bool(row)
+        row = self.tasks.filter(id=task_id).annotate(ready=ready).values_list("id", "ready").first()
+        return (
+            None if row is None else bool(row[1])
+        )  # NULL (a manual task not triggered) is not ready
 
     def claim(self, task_id: str, timeout: timedelta) -> Claim | None:
         """Take the due run for this instance; None when another instance has it (or it is not due)."""

@@ -21,7 +21,7 @@ from backstage_core.scheduler.schedule import TaskSettings
 from backstage_core.scheduler.signals import AbortError, AbortSignal
 from backstage_core.scheduler.store import Claim, TaskStore, iso
 
-__all__ = ["GlobalTaskWorker", "LocalTaskWorker", "TaskRun", "current_run"]
+__all__ = ["GlobalTaskWorker", "LocalTaskWorker", "TaskRun", "current_run", "db_call"]
 
 WORK_CHECK_FREQUENCY = timedelta(seconds=5)
 MIN_POLL_INTERVAL = timedelta(milliseconds=100)
@@ -41,6 +41,14 @@ class TaskRun:
 _CURRENT_RUN: contextvars.ContextVar[TaskRun | None] = contextvars.ContextVar(
     "backstage_task_run", default=None
 )
+
+
+async def db_call(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a database call in a worker thread, giving the thread's connections back after (a
+    worker thread has no request to end and would otherwise keep them)."""
+    from backstage_core.wiring.backend import call_maybe_async
+
+    return await call_maybe_async(fn, *args)
 
 
 def current_run() -> TaskRun | None:
@@ -184,16 +192,20 @@ class GlobalTaskWorker(_WorkerBase):
         super().__init__(*args, **kwargs)
         self.store = store
         self.run_claimed = run_claimed
-        cadence = (
-            self.settings.interval if self.settings.kind == "duration" else WORK_CHECK_FREQUENCY
-        )
+        if self.settings.kind == "duration":
+            cadence = self.settings.interval
+        elif self.settings.kind == "cron":  # a cron that fires every second is checked as often
+            first = self.settings.next_cron_time()
+            cadence = self.settings.next_cron_time(first) - first
+        else:
+            cadence = WORK_CHECK_FREQUENCY
         self.poll_interval = max(
             min(cadence, WORK_CHECK_FREQUENCY), MIN_POLL_INTERVAL
         ).total_seconds()
 
     async def _work(self) -> None:
         while not self.signal.aborted:
-            ready = await asyncio.to_thread(self.store.is_ready, self.task_id)
+            ready = await db_call(self.store.is_ready, self.task_id)
             if ready is None:
                 self.logger.info(
                     f'No longer able to find task "{self.task_id}"; aborting and assuming that it has '
@@ -201,9 +213,7 @@ class GlobalTaskWorker(_WorkerBase):
                 )
                 return
             if ready:
-                claim = await asyncio.to_thread(
-                    self.store.claim, self.task_id, self.settings.timeout_after
-                )
+                claim = await db_call(self.store.claim, self.task_id, self.settings.timeout_after)
                 if claim is not None:
                     await self.run_claimed(claim)
                     continue
@@ -234,9 +244,7 @@ class GlobalTaskWorker(_WorkerBase):
             self._run_signal = None
             self.state = "idle"
         errors = error_json(failure, include_stack=include_stack) if failure else None
-        await asyncio.to_thread(
-            self.store.release, self.task_id, claim.ticket, self.settings, errors
-        )
+        await db_call(self.store.release, self.task_id, claim.ticket, self.settings, errors)
 
     async def _watch_ticket(self, ticket: str, run_signal: AbortSignal) -> None:
         """Abort the run if its claim is taken away (cancelled elsewhere, or expired by a janitor)."""
@@ -246,7 +254,7 @@ class GlobalTaskWorker(_WorkerBase):
         while not run_signal.aborted:
             await asyncio.sleep(check_every)
             try:
-                ours = await asyncio.to_thread(self.store.still_ours, self.task_id, ticket)
+                ours = await db_call(self.store.still_ours, self.task_id, ticket)
             except Exception as error:
                 self.logger.warn(f'Failed to check liveness for task "{self.task_id}", {error}')
                 continue

@@ -46,7 +46,7 @@ from backstage_core.scheduler.schedule import (
 )
 from backstage_core.scheduler.signals import AbortError, AbortSignal
 from backstage_core.scheduler.store import Claim, TaskStore
-from backstage_core.scheduler.workers import GlobalTaskWorker, LocalTaskWorker, current_run
+from backstage_core.scheduler.workers import GlobalTaskWorker, LocalTaskWorker, current_run, db_call
 from backstage_core.services.definitions import core_services
 from backstage_core.wiring.features import ServiceFactory, create_service_factory
 
@@ -135,22 +135,45 @@ class PluginScheduler:
         scope: Scope = "global",
         signal: AbortSignal | None = None,
     ) -> None:
-        """Schedule ``fn``; from plain or async code alike (the worker runs on the backend's loop)."""
-        if not isinstance(id, str) or not id.strip():
-            raise InputError(f"{id} is not a valid ID, expected non-empty string")
-        if scope not in ("global", "local"):
-            raise InputError(
-                f'Only "global" or "local" are allowed for TaskScheduleDefinition.scope, but got: {scope}'
+        """Schedule ``fn``; returns once a global task is stored. From async code, ``aschedule_task``."""
+        if _in_thread_of(self.loop):
+            raise RuntimeError(
+                "schedule_task blocks; from async code, use `await scheduler.aschedule_task(...)`"
             )
-        if not callable(fn):
-            raise InputError(f"The function of task {id} is not callable")
-        settings = settings_for(frequency=frequency, timeout=timeout, initial_delay=initial_delay)
-        task = _Task(id, scope, settings, fn)
+        task = _task(id, fn, frequency, timeout, initial_delay, scope)
+        if scope == "global":
+            self._persist(task)
+        self._register(task, signal)
+
+    async def aschedule_task(
+        self,
+        *,
+        id: str,  # noqa: A002 - Backstage's name
+        fn: Callable[..., Any],
+        frequency: Any,
+        timeout: Any,
+        initial_delay: Any = None,
+        scope: Scope = "global",
+        signal: AbortSignal | None = None,
+    ) -> None:
+        """:meth:`schedule_task`, for async code."""
+        task = _task(id, fn, frequency, timeout, initial_delay, scope)
+        if scope == "global":
+            await db_call(self._persist, task)
+        self._register(task, signal)
+
+    def _persist(self, task: _Task) -> None:
+        try:
+            self.store.persist(task.id, task.settings)
+        except Exception as error:
+            raise RuntimeError(f"Failed to persist task, {error}") from error
+
+    def _register(self, task: _Task, signal: AbortSignal | None) -> None:
         with self._lock:
-            previous = self._tasks.get(id)
-            self._tasks[id] = task
+            previous = self._tasks.get(task.id)
+            self._tasks[task.id] = task
             if previous is None:
-                self._order.append(id)
+                self._order.append(task.id)
         if previous is not None and previous.worker is not None:
             previous.worker.signal.abort(AbortError("Task was rescheduled"))
         worker_signal = AbortSignal(self.signal)
@@ -207,7 +230,6 @@ class PluginScheduler:
 
     async def _run(self, task: _Task) -> None:
         if task.scope == "global":
-            await asyncio.to_thread(self.store.persist, task.id, task.settings)
             self._start_janitor()
         self.logger.info(f"Registered scheduled task: {task.id}, {task.settings.to_json()}")
         if task.worker is not None:
@@ -286,16 +308,15 @@ class PluginScheduler:
     async def _enqueue(self, task: _Task, claim: Claim) -> None:
         from backstage_core.scheduler.djangoq import enqueue
 
-        await asyncio.to_thread(
+        await db_call(
             enqueue, self.plugin_id, task.id, claim, task.settings, self.options.django_q_grace
         )
 
-    def execute_claimed(self, task_id: str, ticket: str) -> str:
+    def execute_claimed(self, task_id: str, ticket: str, scheduled_at: Any = None) -> str:
         """Run a claimed run in this (django-q2 worker) process, then release it."""
         from backstage_core.scheduler.djangoq import execute_claimed
 
-        task = self._tasks.get(task_id)
-        return execute_claimed(self, task, task_id, ticket)
+        return execute_claimed(self, self._tasks.get(task_id), task_id, ticket, scheduled_at)
 
     # -- janitor and shutdown --------------------------------------------------------------------
 
@@ -312,7 +333,7 @@ class PluginScheduler:
         interval = self.options.janitor_interval.total_seconds()
         while not self.signal.aborted:
             try:
-                for task_id in await asyncio.to_thread(self.store.expire_lost_runs):
+                for task_id in await db_call(self.store.expire_lost_runs):
                     self.logger.warn(f"Task timed out and was lost: {task_id}")
             except Exception as error:
                 self.logger.warn(f"Error while performing janitorial tasks, {error}")
@@ -376,6 +397,31 @@ def _not_found() -> HttpResponse:
     from backstage_core.http.urls import not_found
 
     return not_found(None)  # type: ignore[arg-type]
+
+
+def _task(id: Any, fn: Any, frequency: Any, timeout: Any, initial_delay: Any, scope: Any) -> _Task:  # noqa: A002
+    """A validated task: its id, scope and settings."""
+    if not isinstance(id, str) or not id.strip():
+        raise InputError(f"{id} is not a valid ID, expected non-empty string")
+    if scope not in ("global", "local"):
+        raise InputError(
+            f'Only "global" or "local" are allowed for TaskScheduleDefinition.scope, but got: {scope}'
+        )
+    if not callable(fn):
+        raise InputError(f"The function of task {id} is not callable")
+    return _Task(
+        id,
+        scope,
+        settings_for(frequency=frequency, timeout=timeout, initial_delay=initial_delay),
+        fn,
+    )
+
+
+def _in_thread_of(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 class TaskRunner:
