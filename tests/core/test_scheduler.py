@@ -554,3 +554,57 @@ def test_without_purge_completed_after_there_is_no_purge_task(test_backend_facto
 def test_a_bad_purge_schedule_fails_the_plugin(test_backend_factory: Any) -> None:
     with pytest.raises(BackendStartupError, match="purgeCompletedAfter"):
         test_backend_factory(features=["todo"], config={"todo": {"purgeCompletedAfter": "soon"}})
+
+
+def test_get_scheduled_tasks_and_a_task_runner(test_backend_factory: Any) -> None:
+    seen: dict[str, Any] = {}
+    recorder = Recorder()
+    test_backend_factory(features=[scheduler_plugin({}, seen)])
+    scheduler = seen["scheduler"]
+    runner = scheduler.create_scheduled_task_runner(
+        {"frequency": {"milliseconds": 200}, "timeout": {"seconds": 5}}
+    )
+    runner.run(id="from-runner", fn=recorder)
+    scheduler.schedule_task(
+        id="local-one",
+        fn=lambda: None,
+        frequency={"hours": 1},
+        timeout={"minutes": 1},
+        scope="local",
+    )
+    assert scheduler.get_scheduled_tasks() == [
+        {
+            "id": "from-runner",
+            "scope": "global",
+            "settings": {"version": 2, "cadence": "PT0.2S", "timeoutAfterDuration": "PT5S"},
+        },
+        {
+            "id": "local-one",
+            "scope": "local",
+            "settings": {"version": 2, "cadence": "PT1H", "timeoutAfterDuration": "PT1M"},
+        },
+    ]
+    wait_until(lambda: len(recorder.runs) >= 2)
+
+
+def test_an_async_init_schedules_with_aschedule_task(test_backend_factory: Any) -> None:
+    recorder = Recorder()
+
+    def register(env: Any) -> None:
+        async def init(scheduler: Any) -> None:
+            with pytest.raises(
+                RuntimeError, match="from async code, use `await scheduler.aschedule_task"
+            ):
+                scheduler.schedule_task(
+                    id="blocking", fn=recorder, frequency={"seconds": 1}, timeout={"seconds": 5}
+                )
+            await scheduler.aschedule_task(
+                id="async", fn=recorder, frequency={"milliseconds": 200}, timeout={"seconds": 5}
+            )
+
+        env.register_init(deps={"scheduler": core_services.scheduler}, init=init)
+
+    test_backend_factory(
+        features=[create_backend_plugin(plugin_id="asyncsched", register=register, django_app=None)]
+    )
+    wait_until(lambda: len(recorder.runs) >= 2)
