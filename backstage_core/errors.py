@@ -23,6 +23,7 @@ __all__ = [
     "NotFoundError",
     "NotImplementedError",
     "NotModifiedError",
+    "ResponseError",
     "ServiceUnavailableError",
     "serialize_error",
     "status_for_error",
@@ -100,6 +101,22 @@ class ServiceUnavailableError(CustomErrorBase):
     """The service is not available right now (503)."""
 
     name = "ServiceUnavailableError"
+
+
+class ResponseError(CustomErrorBase):
+    """Another service answered with an error; keeps its status (``status_code``) and its body."""
+
+    name = "ResponseError"
+
+    def __init__(self, status_code: int, body: Any, url: str, reason: str = "") -> None:
+        message = f"Request failed with {status_code} {reason}".rstrip()
+        remote = body.get("error") if isinstance(body, dict) else None
+        if isinstance(remote, dict) and remote.get("message"):
+            message = f"{message}, {remote.get('name', 'Error')}: {remote['message']}"
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+        self.url = url
 
 
 class ForwardedError(CustomErrorBase):

@@ -25,3 +25,22 @@ class SchedulerTask(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class PluginPublicKey(models.Model):
+    """A public key a plugin signs its plugin-to-plugin tokens with: ``backstage_backend_public_keys__keys``.
+
+    Unmanaged, like :class:`SchedulerTask`: created in each plugin's database on first use. The
+    private half never leaves the process that made it.
+    """
+
+    id = models.CharField(max_length=255, primary_key=True)
+    key = models.TextField()
+    expires_at = models.CharField(max_length=64)
+
+    class Meta:
+        managed = False
+        db_table = "backstage_backend_public_keys__keys"
+
+    def __str__(self) -> str:
+        return self.id

@@ -30,9 +30,13 @@ def default_service_factories() -> list[ServiceFactory]:
     from backstage_core.services.health import root_health_factory
     from backstage_core.services.http_auth import http_auth_factory
     from backstage_core.services.http_router import http_router_factory, root_http_router_factory
+    from backstage_core.services.identity import identity_factory
     from backstage_core.services.lifecycle import lifecycle_factory, root_lifecycle_factory
     from backstage_core.services.logger import logger_factory, root_logger_factory
+    from backstage_core.services.permissions import permissions_factory
+    from backstage_core.services.permissions_registry import permissions_registry_factory
     from backstage_core.services.scheduler import scheduler_factory
+    from backstage_core.services.user_info import user_info_factory
 
     return [
         config_factory(),
@@ -45,6 +49,10 @@ def default_service_factories() -> list[ServiceFactory]:
         http_router_factory(),
         auth_factory(),
         http_auth_factory(),
+        user_info_factory(),
+        identity_factory(),
+        permissions_factory(),
+        permissions_registry_factory(),
         database_factory(),
         cache_factory(),
         discovery_factory(),

@@ -28,6 +28,7 @@ __all__ = [
     "ImproperDatabaseConfig",
     "Layout",
     "engine_for",
+    "ensure_table",
     "migration_lock",
     "parse_connection",
 ]
@@ -363,3 +364,18 @@ def migration_lock(connection: Any) -> Iterator[None]:
                 cursor.execute("SELECT RELEASE_LOCK(%s)", [key])
         return
     yield
+
+
+def ensure_table(alias: str, model: Any) -> None:
+    """Create an unmanaged model's table in the database ``alias`` if it is missing.
+
+    For the tables the backend system keeps in every plugin's database (scheduled tasks, plugin
+    keys): plugins do not list them in their migrations. Safe when several processes race.
+    """
+    from django.db import connections
+
+    connection = connections[alias]
+    with migration_lock(connection):
+        if model._meta.db_table not in connection.introspection.table_names():
+            with connection.schema_editor() as editor:
+                editor.create_model(model)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, Case, DateTimeField, ExpressionWrapper, F, Q, Value, When
 from django.db.models.functions import Greatest, Now
 
-from backstage_core.db.engines import migration_lock
+from backstage_core.db.engines import ensure_table
 from backstage_core.errors import ConflictError, NotFoundError
 from backstage_core.scheduler.schedule import TaskSettings
 
@@ -58,15 +58,9 @@ class TaskStore:
 
     def ensure_table(self) -> None:
         """Create the task table if it is missing (once per process; several processes may race)."""
-        if self._ready:
-            return
-        connection = connections[self.alias]
-        model = _model()
-        with migration_lock(connection):
-            if model._meta.db_table not in connection.introspection.table_names():
-                with connection.schema_editor() as editor:
-                    editor.create_model(model)
-        self._ready = True
+        if not self._ready:
+            ensure_table(self.alias, _model())
+            self._ready = True
 
     # -- registering -------------------------------------------------------------------------
 

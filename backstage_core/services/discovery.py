@@ -87,6 +87,10 @@ class HostDiscovery:
         template = table.get(plugin_id) or table.get("*") or fallback
         return _PLACEHOLDER.sub(quote(plugin_id, safe=""), template)
 
+    def has_endpoint(self, plugin_id: str) -> bool:
+        """Whether ``discovery.endpoints`` places the plugin elsewhere (else: this backend)."""
+        return plugin_id in self._internal or "*" in self._internal
+
     def get_base_url(self, plugin_id: str) -> str:
         return self._resolve(self._internal, self._internal_fallback, plugin_id)
 

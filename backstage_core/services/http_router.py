@@ -43,6 +43,8 @@ __all__ = [
 
 Patterns = list[URLPattern | URLResolver]
 DEFAULT_STARTUP_PAUSE = timedelta(seconds=5)
+JWKS_PATH = "/.backstage/auth/v1/jwks.json"
+COOKIE_PATH = "/.backstage/auth/v1/cookie"
 
 
 def default_get_path(plugin_id: str) -> str:
@@ -181,6 +183,46 @@ class HttpRouter:
         self._mount.barrier.add_auth_policy(path, allow)
 
 
+def auth_integration_urls(auth: Any, http_auth: Any) -> Patterns:
+    """Routes every plugin has: its public keys (open to all) and the user cookie."""
+    from django.http import HttpResponse
+    from django.urls import path
+
+    from backstage_core.http.errors import json_response
+    from backstage_core.http.urls import not_found
+
+    def jwks(request: Any) -> Any:
+        if request.method != "GET":
+            return not_found(request)
+        return json_response(auth.list_public_service_keys())
+
+    def cookie(request: Any) -> Any:
+        if request.method == "GET":
+            response = HttpResponse(status=200)
+            expires_at = http_auth.issue_user_cookie(request, response)
+            body = json_response({"expiresAt": iso_timestamp(expires_at)})
+            for name, value in response.cookies.items():
+                body.cookies[name] = value
+            return body
+        if request.method == "DELETE":
+            response = HttpResponse(status=204)
+            del response["Content-Type"]
+            http_auth.issue_user_cookie(request, response, credentials=auth.get_none_credentials())
+            return response
+        return not_found(request)
+
+    return [
+        path(JWKS_PATH.lstrip("/"), jwks, name="auth-jwks"),
+        path(COOKIE_PATH.lstrip("/"), cookie, name="auth-cookie"),
+    ]
+
+
+def iso_timestamp(moment: Any) -> str:
+    from backstage_core.auth.plugin_keys import iso_ms
+
+    return iso_ms(moment)
+
+
 def _normalize_root_path(path: str) -> str:
     return f"{path.rstrip('/')}/".lower()
 
@@ -298,7 +340,13 @@ def http_router_factory(*, get_path: Callable[[str], str] = default_get_path) ->
     """A plugin's HTTP router; ``get_path(plugin_id)`` says where it is mounted (``/api/<id>``)."""
 
     def factory(
-        plugin: Any, config: Any, lifecycle: Any, root: RootHttpRouter, http_auth: Any, logger: Any
+        plugin: Any,
+        config: Any,
+        lifecycle: Any,
+        root: RootHttpRouter,
+        auth: Any,
+        http_auth: Any,
+        logger: Any,
     ) -> HttpRouter:
         plugin_id = plugin.get_id()
         timeout = DEFAULT_STARTUP_PAUSE
@@ -311,9 +359,10 @@ def http_router_factory(*, get_path: Callable[[str], str] = default_get_path) ->
         disabled = bool(
             config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy")
         )
-        mount = PluginMount(
-            plugin_id, get_path(plugin_id), CredentialsBarrier(http_auth, disabled), gate, logger
-        )
+        barrier = CredentialsBarrier(http_auth, disabled)
+        barrier.add_auth_policy(JWKS_PATH, "unauthenticated")
+        mount = PluginMount(plugin_id, get_path(plugin_id), barrier, gate, logger)
+        mount.patterns.extend(auth_integration_urls(auth, http_auth))
         root.mount(mount)
         return HttpRouter(mount, root)
 
@@ -324,6 +373,7 @@ def http_router_factory(*, get_path: Callable[[str], str] = default_get_path) ->
             "config": core_services.root_config,
             "lifecycle": core_services.lifecycle,
             "root": core_services.root_http_router,
+            "auth": core_services.auth,
             "http_auth": core_services.http_auth,
             "logger": core_services.logger,
         },

@@ -104,6 +104,7 @@ def test_backend_services(config: Mapping[str, Any]) -> list[ServiceFactory]:
         mock_services.root_logger.factory(),
         mock_services.auth.factory(),
         mock_services.http_auth.factory(),
+        mock_services.user_info.factory(),
         mock_services.cache.factory(),
         mock_services.database.factory(),
     ]

@@ -18,7 +18,13 @@ from typing import Any
 
 from backstage_core.config.reader import ConfigReader
 from backstage_core.errors import AuthenticationError
-from backstage_core.services.auth import AuthService, BackstageCredentials
+from backstage_core.services.auth import (
+    AuthService,
+    BackstageCredentials,
+    LimitedUserToken,
+    PluginRequestToken,
+    UserPrincipal,
+)
 from backstage_core.services.config import ObservableConfig
 from backstage_core.services.definitions import core_services
 from backstage_core.services.http_auth import HttpAuthService
@@ -81,6 +87,56 @@ class MockTokenHandler:
                 return mock_credentials.user(payload["obo"])
             return mock_credentials.service(payload.get("sub") or "external:test-service")
         raise AuthenticationError(f"Unknown mock token '{token}'")
+
+
+class MockAuthService(AuthService):
+    """The auth service of tests: accepts ``mock_credentials`` tokens and issues mock ones."""
+
+    def get_plugin_request_token(
+        self, *, on_behalf_of: BackstageCredentials, target_plugin_id: str
+    ) -> PluginRequestToken:
+        return PluginRequestToken(
+            mock_credentials.service.token(
+                on_behalf_of=on_behalf_of, target_plugin_id=target_plugin_id
+            )
+        )
+
+    def get_limited_user_token(self, credentials: BackstageCredentials) -> LimitedUserToken:
+        principal = credentials.principal
+        if not isinstance(principal, UserPrincipal):
+            raise AuthenticationError("Refused to issue a limited user token for a non-user")
+        from datetime import UTC, datetime, timedelta
+
+        return LimitedUserToken(
+            mock_credentials.limited_user.token(principal.user_entity_ref),
+            datetime.now(UTC) + timedelta(hours=1),
+        )
+
+
+class MockUserInfoService:
+    """User info of tests: every user owns only themselves, unless ``ownership`` says otherwise."""
+
+    def __init__(self, ownership: Mapping[str, list[str]] | None = None) -> None:
+        self._ownership = dict(ownership or {})
+
+    def get_user_info(self, credentials: BackstageCredentials) -> Any:
+        from backstage_core.services.user_info import BackstageUserInfo
+
+        principal = credentials.principal
+        if not isinstance(principal, UserPrincipal):
+            raise TypeError("Only user credentials are supported")
+        ref = principal.user_entity_ref
+        return BackstageUserInfo(ref, list(self._ownership.get(ref, [ref])))
+
+
+def _user_info(*, ownership: Mapping[str, list[str]] | None = None) -> MockUserInfoService:
+    return MockUserInfoService(ownership)
+
+
+def _user_info_factory(*, ownership: Mapping[str, list[str]] | None = None) -> ServiceFactory:
+    return create_service_factory(
+        service=core_services.user_info, factory=lambda: MockUserInfoService(ownership)
+    )
 
 
 class MockHttpAuthService(HttpAuthService):
@@ -167,7 +223,7 @@ def _root_logger_factory(*, level: str = "none") -> ServiceFactory:
 
 
 def _auth(*, plugin_id: str = "test") -> AuthService:
-    return AuthService(plugin_id, [MockTokenHandler(plugin_id)])
+    return MockAuthService(plugin_id, [MockTokenHandler(plugin_id)])
 
 
 def _auth_factory() -> ServiceFactory:
@@ -280,7 +336,8 @@ class MockServices:
     logger = _MockService(
         _logger, _real("backstage_core.services.logger:logger_factory"), LoggerService
     )
-    auth = _MockService(_auth, _auth_factory, AuthService)
+    auth = _MockService(_auth, _auth_factory, MockAuthService)
+    user_info = _MockService(_user_info, _user_info_factory, MockUserInfoService)
     http_auth = _MockService(_http_auth, _http_auth_factory, HttpAuthService)
     cache = _MockService(_cache, _cache_factory, "backstage_core.services.cache.CacheService")
     database = _MockService(
