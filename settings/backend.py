@@ -9,4 +9,6 @@ Adding a plugin here also installs its Django app; overriding a core service is 
 from backstage_core import create_backend
 
 backend = create_backend()
+backend.add("backstage_core.plugins.auth")
+backend.add("backstage_core.plugins.permission")
 backend.add("todo")

@@ -1,0 +1,1 @@
+"""Plugins that come with the backend system: ``auth`` (user tokens) and ``permission``."""
