@@ -17,6 +17,8 @@ class Todo(models.Model):
     # Kept to the microsecond so that newest-first is creation order; the API shows milliseconds.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed = models.BooleanField(default=False)
+    # The user entity ref of whoever created it, when a user did (NULL for services and anonymous).
+    created_by = models.CharField(max_length=ENTITY_REF_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         db_table = "todos"
@@ -26,6 +28,10 @@ class Todo(models.Model):
             models.Index(fields=["-created_at", "-id"], name="todos_newest_first"),
             models.Index(
                 fields=["entity_ref", "-created_at", "-id"], name="todos_entity_newest_first"
+            ),
+            # What permission conditions on the creator filter by.
+            models.Index(
+                fields=["created_by", "-created_at", "-id"], name="todos_creator_newest_first"
             ),
         ]
 

@@ -1,5 +1,8 @@
 """The todo backend plugin, as the seed's plugin.ts: its routes on the plugin's HTTP router.
 
+It declares its permissions (``todo.item.create``, ``.read``, ``.update``, ``.delete``) and the
+``todo-item`` resource type with its rules (``todo.permissions``), so policies can decide on them.
+
 With ``todo.allowUnauthenticated: true`` (the shipped development config) every route is open, as
 the seed's ``addAuthPolicy({path: '/', allow: 'unauthenticated'})``; without it, callers need
 credentials. With ``todo.purgeCompletedAfter`` (a duration, e.g. ``{days: 30}``) a scheduled task
@@ -16,10 +19,27 @@ DEFAULT_PURGE_SCHEDULE = {"frequency": {"hours": 1}, "timeout": {"minutes": 5}}
 
 
 def register(env: Any) -> None:
-    def init(http_router: Any, database: Any, logger: Any, config: Any, scheduler: Any) -> None:
+    def init(
+        http_router: Any,
+        database: Any,
+        logger: Any,
+        config: Any,
+        scheduler: Any,
+        http_auth: Any,
+        permissions: Any,
+        permissions_registry: Any,
+    ) -> None:
+        from todo.permissions import todo_item, todo_permissions, todo_rules
         from todo.urls import todo_router
 
-        http_router.use(todo_router(logger))
+        permissions_registry.add_resource_type(
+            resource_ref=todo_item,
+            permissions=todo_permissions[1:],
+            rules=todo_rules,
+            get_resources=load_todos,
+        )
+        permissions_registry.add_permissions(todo_permissions[:1])
+        http_router.use(todo_router(logger, http_auth=http_auth, permissions=permissions))
         if config.get_optional_boolean("todo.allowUnauthenticated"):
             http_router.add_auth_policy(path="/", allow="unauthenticated")
         if config.has("todo.purgeCompletedAfter"):
@@ -33,9 +53,28 @@ def register(env: Any) -> None:
             "logger": core_services.logger,
             "config": core_services.root_config,
             "scheduler": core_services.scheduler,
+            "http_auth": core_services.http_auth,
+            "permissions": core_services.permissions,
+            "permissions_registry": core_services.permissions_registry,
         },
         init=init,
     )
+
+
+def load_todos(refs: list[str]) -> list[Any]:
+    """The todos with these ids (None for each that does not exist), for permission conditions."""
+    import uuid
+
+    from todo.models import Todo
+
+    ids = {}
+    for ref in refs:
+        try:
+            ids[ref] = uuid.UUID(ref)
+        except ValueError:
+            ids[ref] = None
+    found = Todo.objects.in_bulk([i for i in ids.values() if i is not None])
+    return [found.get(ids[ref]) if ids[ref] is not None else None for ref in refs]
 
 
 def schedule_purge(config: Any, scheduler: Any, logger: Any) -> None:

@@ -1,7 +1,8 @@
 """The todo JSON shape, and strict validation of what clients send.
 
-A todo reads ``{"id", "title", "entityRef"?, "createdAt", "completed"}``; ``entityRef`` is absent
-when unset and ``createdAt`` is UTC ISO-8601 with milliseconds. Input is checked as it is, without
+A todo reads ``{"id", "title", "entityRef"?, "createdAt", "completed", "createdBy"?}``;
+``entityRef`` is absent when unset, ``createdBy`` (the creator's user entity ref) when no user
+created it, and ``createdAt`` is UTC ISO-8601 with milliseconds. Input is checked as it is, without
 coercion: a title must be a non-blank string of at most 1,000 characters, an entityRef a string of
 at most 255 characters (or null), completed a boolean. The first problem is reported as the seed's
 ``{"error": "title is required"}`` is: one sentence naming the field.
@@ -85,6 +86,8 @@ class TodoSerializer(serializers.Serializer):
         }
         if todo.entity_ref is None:
             del data["entityRef"]
+        if todo.created_by is not None:
+            data["createdBy"] = todo.created_by
         return data
 
 

@@ -7,11 +7,10 @@ from rest_framework.routers import SimpleRouter
 from todo.views import TodoViewSet
 
 
-def todo_router(logger: Any) -> SimpleRouter:
-    """``/todos`` and ``/todos/<id>``, served by a TodoViewSet that logs with ``logger``."""
+def todo_router(logger: Any, *, http_auth: Any, permissions: Any) -> SimpleRouter:
+    """``/todos`` and ``/todos/<id>``, served by a TodoViewSet with the plugin's services."""
     router = SimpleRouter()
     router.trailing_slash = "/?"
-    router.register(
-        "todos", type("TodoViewSet", (TodoViewSet,), {"logger": logger}), basename="todo"
-    )
+    services = {"logger": logger, "http_auth": http_auth, "permissions": permissions}
+    router.register("todos", type("TodoViewSet", (TodoViewSet,), services), basename="todo")
     return router

@@ -6,7 +6,10 @@
     PATCH  /todos/<id>            200 todo | 404 {"error": "Todo with id <id> not found"}
     DELETE /todos/<id>            204      | 404 {"error": "Todo with id <id> not found"}
 
-Any other method is a 404 with an empty body, as Express answers it.
+Any other method is a 404 with an empty body, as Express answers it. Each action checks its
+permission (``todo.item.create``, ``.read``, ``.update``, ``.delete``): a denial is a 403 in
+Backstage's error envelope; conditions a policy sets are applied to the todo (or, for the list,
+to the query). A todo created by a user records them as ``createdBy``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,23 @@ from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backstage_core.errors import NotAllowedError
 from backstage_core.http.urls import not_found
+from backstage_core.permissions import (
+    AuthorizeResult,
+    Permission,
+    PolicyDecision,
+    create_condition_authorizer,
+    create_condition_transformer,
+)
 from todo.models import Todo
+from todo.permissions import (
+    todo_item_create_permission,
+    todo_item_delete_permission,
+    todo_item_read_permission,
+    todo_item_update_permission,
+    todo_rules,
+)
 from todo.serializers import CreateTodoSerializer, TodoSerializer, UpdateTodoSerializer, first_error
 
 
@@ -45,20 +63,49 @@ def json_body(request: Request) -> Any:
     return {} if data is None else data
 
 
+to_query = create_condition_transformer(todo_rules)
+allows = create_condition_authorizer(todo_rules)
+
+
+def deny() -> NotAllowedError:
+    return NotAllowedError("Unauthorized")
+
+
 class TodoViewSet(viewsets.ViewSet):
-    """The todo API; ``logger`` is the plugin's logger."""
+    """The todo API, with the plugin's ``logger``, ``http_auth`` and ``permissions`` services."""
 
     logger: Any = None
+    http_auth: Any = None
+    permissions: Any = None
     serializer_class = TodoSerializer
 
     def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return not_found(request)
 
+    def credentials(self, request: Request) -> Any:
+        return self.http_auth.credentials(request._request)
+
+    def decision(self, request: Request, permission: Permission) -> PolicyDecision:
+        """The policy's decision on ``permission``, maybe conditional (for the caller to apply)."""
+        (decision,) = self.permissions.authorize_conditional(
+            [{"permission": permission}], credentials=self.credentials(request)
+        )
+        return decision
+
+    def check(self, request: Request, permission: Permission, todo: Todo) -> None:
+        if not allows(self.decision(request, permission), todo):
+            raise deny()
+
     def list(self, request: Request) -> Response:
         refs = request.query_params.getlist("entityRef")
         if len(refs) > 1:
             return error("entityRef must be given once", status.HTTP_400_BAD_REQUEST)
+        decision = self.decision(request, todo_item_read_permission)
+        if decision.result is AuthorizeResult.DENY:
+            raise deny()
         todos = Todo.objects.all()
+        if decision.result is AuthorizeResult.CONDITIONAL:
+            todos = todos.filter(to_query(decision.conditions))
         if refs and refs[0]:
             todos = todos.filter(entity_ref=refs[0])
         self.logger.debug(f"Fetching todos{f' for {refs[0]}' if refs and refs[0] else ''}")
@@ -69,6 +116,7 @@ class TodoViewSet(viewsets.ViewSet):
         todo = Todo.objects.filter(pk=todo_id).first() if todo_id else None
         if todo is None:
             return error("Todo not found", status.HTTP_404_NOT_FOUND)
+        self.check(request, todo_item_read_permission, todo)
         return Response(TodoSerializer(todo).data)
 
     def create(self, request: Request) -> Response:
@@ -76,12 +124,20 @@ class TodoViewSet(viewsets.ViewSet):
         serializer = CreateTodoSerializer(data=body if isinstance(body, dict) else {})
         if not serializer.is_valid():
             return error(first_error(serializer.errors), status.HTTP_400_BAD_REQUEST)
+        credentials = self.credentials(request)
+        (decision,) = self.permissions.authorize(
+            [{"permission": todo_item_create_permission}], credentials=credentials
+        )
+        if decision.result is not AuthorizeResult.ALLOW:
+            raise deny()
         title, entity_ref = (
             serializer.validated_data["title"],
             serializer.validated_data.get("entityRef"),
         )
+        principal = credentials.principal
+        created_by = principal.user_entity_ref if principal.type == "user" else None
         self.logger.info(f'Creating todo: "{title}"{f" for {entity_ref}" if entity_ref else ""}')
-        todo = Todo.objects.create(title=title, entity_ref=entity_ref)
+        todo = Todo.objects.create(title=title, entity_ref=entity_ref, created_by=created_by)
         return Response(TodoSerializer(todo).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
@@ -96,6 +152,7 @@ class TodoViewSet(viewsets.ViewSet):
             todo = Todo.objects.select_for_update().filter(pk=todo_id).first() if todo_id else None
             if todo is None:
                 return error(f"Todo with id {pk} not found", status.HTTP_404_NOT_FOUND)
+            self.check(request, todo_item_update_permission, todo)
             changes = serializer.validated_data
             if "title" in changes:
                 todo.title = changes["title"]
@@ -109,7 +166,17 @@ class TodoViewSet(viewsets.ViewSet):
 
     def destroy(self, request: Request, pk: str) -> Response:
         todo_id = parse_id(pk)
-        deleted = Todo.objects.filter(pk=todo_id).delete()[0] if todo_id else 0
+        decision = self.decision(request, todo_item_delete_permission)
+        if decision.result is AuthorizeResult.DENY:
+            raise deny()
+        todos = Todo.objects.filter(pk=todo_id)
+        if decision.result is AuthorizeResult.CONDITIONAL:
+            # One statement: only a todo that meets the conditions is deleted.
+            deleted = todos.filter(to_query(decision.conditions)).delete()[0] if todo_id else 0
+            if not deleted and todo_id and todos.exists():
+                raise deny()
+        else:
+            deleted = todos.delete()[0] if todo_id else 0
         if not deleted:
             return error(f"Todo with id {pk} not found", status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

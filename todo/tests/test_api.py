@@ -107,7 +107,9 @@ def test_create_returns_the_new_todo(api: Any) -> None:
     assert response.status_code == 201
     assert response.headers["content-type"] == JSON
     body = response.json()
-    assert list(body) == ["id", "title", "entityRef", "createdAt", "completed"]
+    # The test backend's mock httpAuth takes a request without a token as the mock user.
+    assert list(body) == ["id", "title", "entityRef", "createdAt", "completed", "createdBy"]
+    assert body["createdBy"] == "user:default/mock"
     assert uuid.UUID(body["id"]).version == 4
     assert (body["title"], body["entityRef"], body["completed"]) == (
         "My first todo",
