@@ -281,7 +281,7 @@ def user_jwks_client(local: Any, discovery: Any) -> JwksClient:
     from backstage_core.http.client import request_json
 
     def fetch() -> Any:
-        provider = local.get("auth", "jwks")
+        provider = local.get("auth", "user_keys")
         if provider is not None:
             return provider()
         return request_json("GET", f"{discovery.get_base_url('auth')}{AUTH_JWKS_PATH}")
@@ -311,13 +311,13 @@ def auth_factory() -> ServiceFactory:
         if root.user_jwks is None:
             root.user_jwks = user_jwks_client(local, discovery)
         key_source = create_plugin_key_source(config, database, logger, PLUGIN_KEY_DURATION)
-        local.provide(plugin_id, "jwks", lambda: {"keys": key_source.list_keys()})
+        local.provide(plugin_id, "plugin_keys", lambda: {"keys": key_source.list_keys()})
         plugin_tokens = PluginTokenHandler(
             own_plugin_id=plugin_id,
             key_source=key_source,
             key_duration=PLUGIN_KEY_DURATION,
             discovery=discovery,
-            local_jwks=lambda caller: local.get(caller, "jwks"),
+            local_jwks=lambda caller: local.get(caller, "plugin_keys"),
             logger=logger,
         )
         user_tokens = UserTokenHandler(

@@ -1,7 +1,7 @@
 """What the plugins of one backend offer each other in-process, instead of over HTTP.
 
-    local_plugins.provide("auth", "jwks", token_factory.list_public_keys)
-    jwks = local_plugins.get("auth", "jwks")   # None when auth runs in another backend
+    local_plugins.provide("auth", "user_keys", token_factory.list_public_keys)
+    jwks = local_plugins.get("auth", "user_keys")   # None when auth runs in another backend
 
 Backstage plugins reach each other through discovery and HTTP, even inside one process: the auth
 plugin's JWKS, a caller's plugin keys, userinfo, permission conditions. Here a plugin hosted by the

@@ -118,13 +118,14 @@ def start_test_backend(
     features: Iterable[BackendFeature | str] = (),
     config: Mapping[str, Any] | None = None,
     start: bool = True,
+    port: int = 0,
 ) -> TestBackend:
-    """Start a backend with ``features`` on a free port; raises if it fails to start.
+    """Start a backend with ``features`` on a free port (or ``port``); raises if it fails to start.
 
     With ``start=False`` the server answers but the backend is not started: call
     ``test_backend.backend.start()`` (to see what happens while plugins start).
     """
-    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
+    server = ThreadedWSGIServer(("127.0.0.1", port), _QuietHandler, allow_reuse_address=False)
     server.daemon_threads = True
     port = server.server_address[1]
     base = {

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from backstage_core import BackendStartupError, InputError, core_services, create_backend_plugin
 from backstage_core.config.reader import ConfigReader
@@ -443,9 +444,11 @@ def test_the_janitor_frees_runs_whose_timeout_passed(
     store.tasks.filter(id="lost").update(
         current_run_ticket="someone-who-died"
     )  # claimed, then the claimer vanished
+    due = store.tasks.get(id="lost").next_run_start_at or timezone.now()
     store.tasks.filter(id="lost").update(
-        current_run_started_at=store.tasks.get(id="lost").next_run_start_at,
-        current_run_expires_at=store.tasks.get(id="lost").next_run_start_at,
+        current_run_started_at=due,
+        current_run_expires_at=due,
+        next_run_start_at=None,  # not due again once freed: only the janitor touches it
     )
     with caplog.at_level("WARNING"):
         wait_until(lambda: store.tasks.get(id="lost").current_run_ticket is None)

@@ -3,6 +3,8 @@
 from backstage_core import create_backend
 
 backend = create_backend()
+backend.add("backstage_core.plugins.auth")
+backend.add("backstage_core.plugins.permission")
 backend.add("todo")
 backend.add("tests.plugins.alpha.plugin")
 backend.add("tests.plugins.beta.plugin")

@@ -243,7 +243,7 @@ def register(env: Any) -> None:
         urls, user_claims = _urls(token_factory, providers, configured, auth, discovery)
         http_router.use(urls)
         http_router.add_auth_policy(path="/", allow="unauthenticated")
-        local.provide("auth", "jwks", token_factory.list_public_keys)
+        local.provide("auth", "user_keys", token_factory.list_public_keys)
         local.provide("auth", "userinfo", lambda token: user_claims(token) or {})
         local.provide("auth", "token_factory", lambda: token_factory)
 
