@@ -28,6 +28,7 @@ from backstage_core.errors import (
     NotFoundError,
     NotImplementedError,  # noqa: A004 - Backstage's name; also a builtin NotImplementedError
     NotModifiedError,
+    ResponseError,
     ServiceUnavailableError,
 )
 from backstage_core.services.definitions import core_services, coreServices
@@ -47,12 +48,19 @@ from backstage_core.wiring.refs import (
 )
 
 if TYPE_CHECKING:
+    from backstage_core.services.auth import auth_factory
     from backstage_core.services.cache import cache_factory
     from backstage_core.services.config import config_factory
     from backstage_core.services.database import database_factory
     from backstage_core.services.discovery import discovery_factory
+    from backstage_core.services.http_auth import http_auth_factory
     from backstage_core.services.http_router import http_router_factory, root_http_router_factory
+    from backstage_core.services.identity import identity_factory
     from backstage_core.services.logger import logger_factory, root_logger_factory
+    from backstage_core.services.permissions import permissions_factory
+    from backstage_core.services.permissions_registry import permissions_registry_factory
+    from backstage_core.services.scheduler import scheduler_factory
+    from backstage_core.services.user_info import user_info_factory
 
 __all__ = [
     "AuthenticationError",
@@ -68,9 +76,11 @@ __all__ = [
     "NotFoundError",
     "NotImplementedError",
     "NotModifiedError",
+    "ResponseError",
     "ServiceFactory",
     "ServiceRef",
     "ServiceUnavailableError",
+    "auth_factory",
     "cache_factory",
     "config_factory",
     "coreServices",
@@ -83,16 +93,29 @@ __all__ = [
     "create_service_ref",
     "database_factory",
     "discovery_factory",
+    "http_auth_factory",
     "http_router_factory",
+    "identity_factory",
     "logger_factory",
+    "permissions_factory",
+    "permissions_registry_factory",
     "root_http_router_factory",
     "root_logger_factory",
+    "scheduler_factory",
+    "user_info_factory",
 ]
 
 # Service factories and create_backend import Django pieces; load them on first use so that
 # plugin modules can import this package while Django's settings are still loading.
 _LAZY = {
     "create_backend": "backstage_core.runtime",
+    "auth_factory": "backstage_core.services.auth",
+    "http_auth_factory": "backstage_core.services.http_auth",
+    "identity_factory": "backstage_core.services.identity",
+    "permissions_factory": "backstage_core.services.permissions",
+    "permissions_registry_factory": "backstage_core.services.permissions_registry",
+    "scheduler_factory": "backstage_core.services.scheduler",
+    "user_info_factory": "backstage_core.services.user_info",
     "cache_factory": "backstage_core.services.cache",
     "config_factory": "backstage_core.services.config",
     "database_factory": "backstage_core.services.database",

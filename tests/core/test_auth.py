@@ -800,3 +800,64 @@ def test_the_local_plugins_directory_knows_the_auth_plugin(backend: Any) -> None
     local = backend.get_service(local_plugins_ref)
     assert local.get("auth", "user_keys") is not None
     assert local.get("nobody", "plugin_keys") is None
+
+
+def test_plugin_keys_rotate_and_stay_listed_while_their_tokens_live(backend: Any) -> None:
+    auth = backend.get_service(core_services.auth, "auth")
+    own = auth.get_own_service_credentials()
+    first = auth.get_plugin_request_token(on_behalf_of=own, target_plugin_id="todo").token
+    source = auth.plugin_tokens.key_source
+    source._expires_at = source._expires_at.replace(year=2000)  # the key's hour is over
+    second = auth.get_plugin_request_token(on_behalf_of=own, target_plugin_id="todo").token
+    kids = [peek(first)[0]["kid"], peek(second)[0]["kid"]]
+    assert kids[0] != kids[1]
+    listed = backend.client.get("/api/auth/.backstage/auth/v1/jwks.json").json()["keys"]
+    assert [k["kid"] for k in listed] == kids
+    for token in (first, second):
+        assert backend.client.get("/api/todo/todos", headers=bearer(token)).status_code == 200
+
+    from backstage_core.models import PluginPublicKey
+
+    PluginPublicKey.objects.using("auth").filter(id=kids[0]).update(
+        expires_at="2000-01-01T00:00:00.000Z"
+    )
+    listed = backend.client.get("/api/auth/.backstage/auth/v1/jwks.json").json()["keys"]
+    assert [k["kid"] for k in listed] == kids[1:]
+    assert list(PluginPublicKey.objects.using("auth").values_list("id", flat=True)) == kids[1:]
+
+
+def test_user_cookie_routes_take_the_backstage_auth_cookie(test_backend_factory: Any) -> None:
+    from django.urls import path
+
+    from backstage_core import create_backend_plugin
+    from backstage_core.http.errors import json_response
+
+    def register(env: Any) -> None:
+        def init(http_router: Any, http_auth: Any) -> None:
+            def who(request: Any) -> Any:
+                credentials = http_auth.credentials(request, allow_limited_access=True)
+                return json_response({"user": credentials.principal.user_entity_ref})
+
+            http_router.use([path("static/app.js", who), path("api", who)])
+            http_router.add_auth_policy(path="/static", allow="user-cookie")
+
+        env.register_init(
+            deps={"http_router": core_services.http_router, "http_auth": core_services.http_auth},
+            init=init,
+        )
+
+    plugin = create_backend_plugin(plugin_id="files", register=register, django_app=None)
+    backend = test_backend_factory(
+        features=[*real_auth(), *AUTH_FEATURES, plugin], config=auth_config()
+    )
+    token = issue(backend, "user:default/jane")
+    issued = backend.client.get("/api/files/.backstage/auth/v1/cookie", headers=bearer(token))
+    cookie = issued.headers["set-cookie"].split(";")[0]
+    with_cookie = {"Cookie": cookie}
+
+    response = backend.client.get("/api/files/static/app.js", headers=with_cookie)
+    assert (response.status_code, response.json()) == (200, {"user": "user:default/jane"})
+    assert backend.client.get("/api/files/api", headers=with_cookie).status_code == 401
+    assert backend.client.get("/api/files/static/app.js").status_code == 401
+    forged = {"Cookie": f"backstage-auth={user_token(backend, key=_other_key())}"}
+    assert backend.client.get("/api/files/static/app.js", headers=forged).status_code == 401
