@@ -151,13 +151,14 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
     middleware = [
         "backstage_core.http.middleware.SecurityHeadersMiddleware",
         "django.middleware.gzip.GZipMiddleware",
-        "django.middleware.http.ConditionalGetMiddleware",
+        "backstage_core.http.middleware.ConditionalGetMiddleware",
         *(["corsheaders.middleware.CorsMiddleware"] if cors is not None else []),
         "backstage_core.http.middleware.PluginChainMiddleware",
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-        "django.contrib.messages.middleware.MessageMiddleware",
+        # Django's own, for the admin and other Django views; plugin APIs pass them by.
+        "backstage_core.http.middleware.SessionMiddleware",
+        "backstage_core.http.middleware.CsrfViewMiddleware",
+        "backstage_core.http.middleware.AuthenticationMiddleware",
+        "backstage_core.http.middleware.MessageMiddleware",
     ]
     apps = [*CORE_APPS, *(["corsheaders"] if cors is not None else []), *backend.django_apps]
 
@@ -193,6 +194,7 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
             "DEFAULT_PERMISSION_CLASSES": [],
             "UNAUTHENTICATED_USER": None,
             "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "DEFAULT_CONTENT_NEGOTIATION_CLASS": "backstage_core.http.renderers.ContentNegotiation",
             "DEFAULT_RENDERER_CLASSES": [
                 "backstage_core.http.renderers.JSONRenderer",
                 "rest_framework.renderers.BrowsableAPIRenderer",

@@ -1,6 +1,7 @@
 """The todo REST API, as the seed's router.ts answers it (and stricter about bad input).
 
     GET    /todos[?entityRef=X]   200 [todo, ...] newest first
+           [&limit=N[&cursor=C]]  N of them, with a Link header to the next page
     GET    /todos/<id>            200 todo | 404 {"error": "Todo not found"}
     POST   /todos                 201 todo | 400 {"error": "title is required"}
     PATCH  /todos/<id>            200 todo | 404 {"error": "Todo with id <id> not found"}
@@ -32,6 +33,7 @@ from backstage_core.permissions import (
     create_condition_authorizer,
     create_condition_transformer,
 )
+from todo import queries
 from todo.models import Todo
 from todo.permissions import (
     todo_item_create_permission,
@@ -40,7 +42,16 @@ from todo.permissions import (
     todo_item_update_permission,
     todo_rules,
 )
-from todo.serializers import CreateTodoSerializer, TodoSerializer, UpdateTodoSerializer, first_error
+from todo.serializers import (
+    CreateTodoSerializer,
+    TodoSerializer,
+    UpdateTodoSerializer,
+    first_error,
+    todo_json,
+    todos_json,
+)
+
+MAX_LIMIT = 1000
 
 
 def error(message: str, status_code: int) -> Response:
@@ -97,27 +108,63 @@ class TodoViewSet(viewsets.ViewSet):
             raise deny()
 
     def list(self, request: Request) -> Response:
-        refs = request.query_params.getlist("entityRef")
+        params = request.query_params
+        refs = params.getlist("entityRef")
         if len(refs) > 1:
             return error("entityRef must be given once", status.HTTP_400_BAD_REQUEST)
+        entity_ref = refs[0] if refs else None
         decision = self.decision(request, todo_item_read_permission)
         if decision.result is AuthorizeResult.DENY:
             raise deny()
-        todos = Todo.objects.all()
+        condition = None
         if decision.result is AuthorizeResult.CONDITIONAL:
-            todos = todos.filter(to_query(decision.conditions))
-        if refs and refs[0]:
-            todos = todos.filter(entity_ref=refs[0])
-        self.logger.debug(f"Fetching todos{f' for {refs[0]}' if refs and refs[0] else ''}")
-        return Response(TodoSerializer(todos, many=True).data)
+            condition = to_query(decision.conditions)
+        if "limit" in params or "cursor" in params:
+            return self.page(params, entity_ref, condition)
+        if condition is None:
+            rows = queries.newest_first(entity_ref)
+        else:
+            todos = Todo.objects.filter(condition)
+            if entity_ref:
+                todos = todos.filter(entity_ref=entity_ref)
+            rows = list(queries.as_rows(todos))
+        return Response(todos_json(rows))
+
+    def page(self, params: Any, entity_ref: str | None, condition: Any) -> Response:
+        """``?limit=N[&cursor=C]``: N todos, and a ``Link`` to the next page when there is one."""
+        limits, cursors = params.getlist("limit"), params.getlist("cursor")
+        if len(limits) != 1 or not limits[0].isdigit() or not 1 <= int(limits[0]) <= MAX_LIMIT:
+            return error(
+                f"limit must be an integer from 1 to {MAX_LIMIT:,}", status.HTTP_400_BAD_REQUEST
+            )
+        cursor = None
+        if cursors:
+            try:
+                if len(cursors) > 1:
+                    raise queries.InvalidCursor("given more than once")
+                cursor = queries.Cursor.decode(cursors[0])
+            except queries.InvalidCursor:
+                return error("cursor is invalid", status.HTTP_400_BAD_REQUEST)
+        rows, following = queries.page(int(limits[0]), cursor, entity_ref, condition)
+        response = Response(todos_json(rows))
+        if following is not None:
+            query = params.copy()
+            query["cursor"] = following.encode()
+            url = self.request.build_absolute_uri(f"?{query.urlencode()}")
+            response["Link"] = f'<{url}>; rel="next"'
+        return response
 
     def retrieve(self, request: Request, pk: str) -> Response:
         todo_id = parse_id(pk)
-        todo = Todo.objects.filter(pk=todo_id).first() if todo_id else None
-        if todo is None:
+        row = queries.by_id(todo_id) if todo_id else None
+        if row is None:
             return error("Todo not found", status.HTTP_404_NOT_FOUND)
-        self.check(request, todo_item_read_permission, todo)
-        return Response(TodoSerializer(todo).data)
+        decision = self.decision(request, todo_item_read_permission)
+        if decision.result is not AuthorizeResult.ALLOW:
+            todo = Todo.objects.get(pk=todo_id)  # conditions are about the model
+            if not allows(decision, todo):
+                raise deny()
+        return Response(todo_json(row))
 
     def create(self, request: Request) -> Response:
         body = json_body(request)
@@ -137,8 +184,8 @@ class TodoViewSet(viewsets.ViewSet):
         principal = credentials.principal
         created_by = principal.user_entity_ref if principal.type == "user" else None
         self.logger.info(f'Creating todo: "{title}"{f" for {entity_ref}" if entity_ref else ""}')
-        todo = Todo.objects.create(title=title, entity_ref=entity_ref, created_by=created_by)
-        return Response(TodoSerializer(todo).data, status=status.HTTP_201_CREATED)
+        row = queries.create(title, entity_ref, created_by)
+        return Response(todo_json(row), status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         body = json_body(request)

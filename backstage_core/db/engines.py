@@ -35,7 +35,10 @@ __all__ = [
 
 MEMORY = ":memory:"
 SQLITE_BUSY_TIMEOUT_SECONDS = 20
-SQLITE_INIT = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL"
+# WAL with NORMAL syncing (no fsync per commit; durable at checkpoints), and checkpoints every
+# 10,000 pages (~40 MB) of log instead of 1,000: hot index pages are copied back once per
+# checkpoint, so fewer, larger checkpoints do less work per write.
+SQLITE_INIT = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA wal_autocheckpoint=10000"
 DEFAULT_PREFIX = "backstage_plugin_"
 PG_NAME_LIMIT = 63
 
@@ -120,7 +123,14 @@ class SqliteEngine:
         if not directory.is_absolute():
             directory = base_dir / directory
         path = directory / (connection.get("filename") or f"{layout.plugin_id}.sqlite")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path), "OPTIONS": options}
+        # Connections stay open across requests (one per thread): opening a SQLite file and
+        # setting it up costs more than most queries.
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(path),
+            "OPTIONS": options,
+            "CONN_MAX_AGE": None,
+        }
 
     def ensure_exists(self, layout: Layout, entry: Mapping[str, Any]) -> None:
         name = str(entry["NAME"])

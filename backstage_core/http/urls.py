@@ -41,7 +41,12 @@ class BackendURLPatterns(Sequence[URLPattern | URLResolver]):
         self._lock = threading.Lock()
 
     def _router(self) -> Any:
-        return self.backend.get_service(core_services.root_http_router)
+        router = self.__dict__.get("_root_router")
+        if router is None:  # once: asking the backend for a service is not free
+            router = self.__dict__["_root_router"] = self.backend.get_service(
+                core_services.root_http_router
+            )
+        return router
 
     def _current(self) -> list[URLPattern | URLResolver]:
         router = self._router()

@@ -9,6 +9,7 @@ to a plugin that has not started yet wait for it, as in Backstage.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -76,6 +77,10 @@ def start_in_background(backend: Any, *, exit_on_failure: bool = True) -> thread
     def run() -> None:
         try:
             backend.start()
+            # Everything loaded so far lives as long as the process: keep it out of the garbage
+            # collector's way, so collections only walk what requests allocate (shorter pauses).
+            gc.collect()
+            gc.freeze()
         except Exception as error:
             log.error("Backend failed to start: %s", error, exc_info=error)
             if exit_on_failure:

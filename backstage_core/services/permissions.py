@@ -101,12 +101,14 @@ class PermissionEvaluator:
             policy if policy is not None else config.get_optional("permission.policy")
         )
         self._policy: PermissionPolicy | None = None
+        self._read_enabled()
+        if hasattr(config, "subscribe"):
+            config.subscribe(self._read_enabled)
         if self.enabled:
             self.policy  # noqa: B018 - fail at start, not at the first request
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._config.get_optional_boolean("permission.enabled"))
+    def _read_enabled(self) -> None:
+        self.enabled = bool(self._config.get_optional_boolean("permission.enabled"))
 
     @property
     def policy(self) -> PermissionPolicy:

@@ -268,7 +268,13 @@ async def call_maybe_async(fn: Callable[..., Any], /, *args: Any, **kwargs: Any)
             _close_thread_connections()
         return result
 
-    result = await asyncio.to_thread(run)
+    try:
+        result = await asyncio.to_thread(run)
+    except RuntimeError as error:
+        # At interpreter exit (atexit hooks) the default executor is gone: run it right here.
+        if "after shutdown" not in str(error):
+            raise
+        result = run()
     if inspect.isawaitable(result):
         result = await result
     return result

@@ -1,0 +1,149 @@
+"""Prepared queries: a queryset's SQL compiled once per database, then run with new values.
+
+    newest_first = PreparedQuery(
+        lambda entity_ref: Todo.objects.filter(entity_ref=entity_ref).values_list("id", "title"),
+        entity_ref=Todo._meta.get_field("entity_ref"),
+    )
+    rows = newest_first.fetch("todo", entity_ref="component:default/alpha")   # raw driver rows
+
+For the hot read paths of a plugin. The ORM builds the SQL (once per database alias, from the very
+queryset a view would run) and the database's own cursor runs it, so each request skips compiling
+the query (about half a millisecond for a simple one) and turning each row into a model instance
+with its converters (about 15 microseconds a row). Rows come back as the driver gives them: the
+caller formats values itself (see ``todo.serializers``). Errors are Django's database errors, as
+from any query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["PreparedInsert", "PreparedQuery"]
+
+
+class _Sentinel:
+    """A value no real parameter equals: marks where a parameter lands in the compiled SQL."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<parameter {self.name}>"
+
+
+def _key(alias: str, connection: Any) -> tuple[str, str]:
+    """SQL is compiled per alias and engine (tests point one alias at several engines)."""
+    return alias, connection.display_name
+
+
+def _marker(name: str, field: Any) -> Any:
+    import uuid
+
+    from django.db import models
+
+    if isinstance(field, models.UUIDField):
+        return uuid.uuid4()
+    return f"\x00backstage-param-{name}-{uuid.uuid4().hex}\x00"
+
+
+class PreparedQuery:
+    """``build(**params)`` returns a queryset; ``params`` maps each parameter to its model field."""
+
+    def __init__(self, build: Callable[..., Any], **params: Any) -> None:
+        self._build = build
+        self._fields = params
+        self._compiled: dict[tuple[str, str], tuple[str, list[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, alias: str) -> tuple[str, list[Any]]:
+        from django.db import connections
+
+        connection = connections[alias]
+        key = _key(alias, connection)
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            return compiled
+        markers = {name: _marker(name, field) for name, field in self._fields.items()}
+        queryset = self._build(**markers)
+        sql, params = queryset.query.get_compiler(using=alias).as_sql()
+        slots: list[Any] = []
+        by_marker = {}
+        for name, field in self._fields.items():
+            marker = markers[name]
+            prepared = (
+                field.get_db_prep_value(marker, connection, prepared=False) if field else marker
+            )
+            by_marker[prepared] = _Sentinel(name)
+        for value in params:
+            try:
+                slots.append(by_marker.get(value, value))
+            except TypeError:  # unhashable: not one of ours
+                slots.append(value)
+        missing = set(self._fields) - {s.name for s in slots if isinstance(s, _Sentinel)}
+        if missing:
+            raise ValueError(f"Parameters {sorted(missing)} do not appear in the compiled query")
+        with self._lock:
+            self._compiled[key] = (sql, slots)
+        return sql, slots
+
+    def fetch(self, alias: str, **values: Any) -> list[tuple[Any, ...]]:
+        """The rows of the query on database ``alias`` with these parameter values."""
+        from django.db import connections
+
+        sql, slots = self._compile(alias)
+        connection = connections[alias]
+        params = []
+        for slot in slots:
+            if isinstance(slot, _Sentinel):
+                field = self._fields[slot.name]
+                value = values[slot.name]
+                params.append(
+                    field.get_db_prep_value(value, connection, prepared=False) if field else value
+                )
+            else:
+                params.append(slot)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+class PreparedInsert:
+    """An INSERT of one row of ``model`` (these fields), compiled once per database.
+
+        insert_todo = PreparedInsert(Todo, ["id", "title", "created_at"])
+        insert_todo.execute("todo", id=uuid.uuid4(), title="x", created_at=timezone.now())
+
+    Values are prepared by each field, as ``Model.save()`` prepares them; model signals
+    (``pre_save``/``post_save``) are not sent: for a plugin's own hot write paths.
+    """
+
+    def __init__(self, model: Any, field_names: list[str]) -> None:
+        self._model = model
+        self._fields = [model._meta.get_field(name) for name in field_names]
+        self._compiled: dict[tuple[str, str], str] = {}
+
+    def _compile(self, alias: str) -> str:
+        from django.db import connections
+
+        key = _key(alias, connections[alias])
+        sql = self._compiled.get(key)
+        if sql is None:
+            from django.db.models.sql import InsertQuery
+
+            query = InsertQuery(self._model)
+            query.insert_values(self._fields, [self._model()])
+            ((sql, _params),) = query.get_compiler(using=alias).as_sql()
+            self._compiled[key] = sql
+        return sql
+
+    def execute(self, alias: str, **values: Any) -> None:
+        from django.db import connections
+
+        connection = connections[alias]
+        params = [
+            field.get_db_prep_save(values[field.attname], connection) for field in self._fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self._compile(alias), params)
