@@ -43,7 +43,6 @@ CORE_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "django_q",
 ]
 
 
@@ -161,6 +160,8 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
         "backstage_core.http.middleware.MessageMiddleware",
     ]
     apps = [*CORE_APPS, *(["corsheaders"] if cors is not None else []), *backend.django_apps]
+    if scheduler_worker(config) == "django-q":
+        apps.append("django_q")  # its tables, admin pages and cluster: only when it runs tasks
 
     settings: dict[str, Any] = {
         "BACKSTAGE_BACKEND": backend_path,
@@ -216,6 +217,11 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
         settings.update(cors)
     settings["Q_CLUSTER"] = django_q_settings(config)
     return settings
+
+
+def scheduler_worker(config: Any) -> str:
+    """``backend.scheduler.worker``: ``embedded`` (default) or ``django-q``."""
+    return config.get_optional_string("backend.scheduler.worker") or "embedded"
 
 
 def django_q_settings(config: Any) -> dict[str, Any]:

@@ -27,8 +27,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from backstage_core.auth.jwks import JwksClient
 from backstage_core.auth.tokens import b64url_decode, peek
 from backstage_core.errors import NotAllowedError
@@ -92,6 +90,8 @@ class LegacyTokens:
         self._subject = subject
 
     def verify(self, token: str) -> str | None:
+        import jwt
+
         try:
             header, payload = peek(token)
         except ValueError:
@@ -147,6 +147,8 @@ class JwksTokens:
         self._jwks = JwksClient(lambda: request_json("GET", url))
 
     def verify(self, token: str) -> str | None:
+        import jwt
+
         try:
             header, _ = peek(token)
             algorithm = header.get("alg")

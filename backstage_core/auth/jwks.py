@@ -18,9 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from jwt import PyJWK
-from jwt.exceptions import PyJWKError
-
 __all__ = ["JwksClient", "NoMatchingKeyError", "algorithm_matches_key"]
 
 CACHE_MAX_AGE = 600.0
@@ -121,6 +118,9 @@ class JwksClient:
 
 
 def _parse(document: Any) -> list[tuple[dict[str, Any], Any]]:
+    from jwt import PyJWK
+    from jwt.exceptions import PyJWKError
+
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("Invalid jwks.json response, missing keys")
     keys = []

@@ -15,18 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-
 __all__ = ["SUPPORTED_ALGORITHMS", "SigningKey", "public_jwk"]
 
-_CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+_CURVES = {"ES256": "SECP256R1", "ES384": "SECP384R1", "ES512": "SECP521R1"}
 SUPPORTED_ALGORITHMS = (*_CURVES, "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 
 
 def public_jwk(public_key: Any, kid: str, alg: str) -> dict[str, Any]:
     """The public JWK of a key, with ``kid`` and ``alg``, in Backstage's key order."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         raw = json.loads(ECAlgorithm.to_jwk(public_key))
         return {
@@ -54,8 +53,10 @@ class SigningKey:
 
     @classmethod
     def generate(cls, alg: str = "ES256", kid: str | None = None) -> SigningKey:
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
         if alg in _CURVES:
-            private: Any = ec.generate_private_key(_CURVES[alg]())
+            private: Any = ec.generate_private_key(getattr(ec, _CURVES[alg])())
         elif alg in SUPPORTED_ALGORITHMS:
             private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         else:
@@ -71,6 +72,8 @@ class SigningKey:
         cls, *, kid: str, alg: str, public_key_file: Path, private_key_file: Path | None
     ) -> tuple[dict[str, Any], SigningKey | None]:
         """A public JWK from an SPKI PEM file, and the signing key when a PKCS#8 file is given."""
+        from cryptography.hazmat.primitives import serialization
+
         public = serialization.load_pem_public_key(Path(public_key_file).read_bytes())
         jwk = public_jwk(public, kid, alg)
         if private_key_file is None:

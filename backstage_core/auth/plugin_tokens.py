@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import jwt
-
 from backstage_core.auth.jwks import JwksClient
 from backstage_core.auth.tokens import PLUGIN_TYP, check_issued_at, peek, sign, typ_matches
 from backstage_core.errors import AuthenticationError, ResponseError
@@ -92,6 +90,8 @@ class PluginTokenHandler:
         if not isinstance(plugin_id, str) or not _PLUGIN_ID.match(plugin_id):
             raise AuthenticationError("Invalid plugin token: forbidden subject format")
         client = self._client(plugin_id)
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,

@@ -17,9 +17,6 @@ import json
 import time
 from typing import Any
 
-import jwt
-from jwt.algorithms import get_default_algorithms
-
 from backstage_core.errors import AuthenticationError
 
 __all__ = [
@@ -50,7 +47,11 @@ MAX_TOKEN_LENGTH = 40 * 1024
 #: How far in the future ``iat`` may be: other hosts' clocks run a little ahead.
 CLOCK_SKEW_SECONDS = 30
 
-_ALGORITHMS = get_default_algorithms()
+
+def _algorithm(name: str) -> Any:
+    from jwt.algorithms import get_default_algorithms  # loads cryptography: only when signing
+
+    return get_default_algorithms()[name]
 
 
 def b64url_encode(data: bytes) -> str:
@@ -97,7 +98,7 @@ def typ_matches(actual: Any, expected: str) -> bool:
 
 def sign(header: dict[str, Any], payload: dict[str, Any], key: Any) -> str:
     """A compact JWS of ``payload`` with ``header`` (which names the ``alg``), signed by ``key``."""
-    algorithm = _ALGORITHMS[header["alg"]]
+    algorithm = _algorithm(header["alg"])
     signing_input = (
         f"{b64url_encode(compact_json(header).encode())}."
         f"{b64url_encode(compact_json(payload).encode())}"
@@ -108,6 +109,8 @@ def sign(header: dict[str, Any], payload: dict[str, Any], key: Any) -> str:
 
 def check_issued_at(payload: dict[str, Any]) -> None:
     """``iat`` must be a number not in the future (with a little clock skew)."""
+    import jwt
+
     issued_at = payload.get("iat")
     if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
         raise jwt.InvalidIssuedAtError("Issued At claim (iat) must be a number")

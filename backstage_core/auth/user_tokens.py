@@ -15,8 +15,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from backstage_core.auth.jwks import JwksClient
 from backstage_core.auth.tokens import (
     LIMITED_USER_TYP,
@@ -64,6 +62,8 @@ class UserTokenHandler:
             audience, issuer = USER_AUDIENCE, self._issuer() if self._issuer else None
         else:
             return None
+        import jwt
+
         try:
             key = self._jwks.get_key(header)
             claims = jwt.decode(

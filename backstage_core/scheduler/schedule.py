@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from croniter import croniter
-
 from backstage_core.config.duration import DURATION_UNITS, read_duration_from_config, to_timedelta
 from backstage_core.errors import InputError
 
@@ -82,6 +80,8 @@ def backstage_cron_to_croniter(cron: str) -> str:
 
 
 def validate_cron(cron: str) -> str:
+    from croniter import croniter  # imported when a cron schedule is used: it is slow to load
+
     if not cron.strip() or not croniter.is_valid(backstage_cron_to_croniter(cron)):
         raise InputError(f"Invalid cron '{cron}'")
     return cron
@@ -117,7 +117,7 @@ class TaskSettings:
         """The next time the cron expression fires after ``after`` (in the server's zone), in UTC."""
         start = (after or datetime.now(UTC)).astimezone()
         return (
-            croniter(backstage_cron_to_croniter(self.cadence), start)
+            _croniter()(backstage_cron_to_croniter(self.cadence), start)
             .get_next(datetime)
             .astimezone(UTC)
         )
@@ -192,3 +192,9 @@ def read_task_schedule_from_config(config: Any) -> dict[str, Any]:
             )
         schedule["scope"] = scope
     return schedule
+
+
+def _croniter() -> Any:
+    from croniter import croniter
+
+    return croniter

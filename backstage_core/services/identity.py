@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import jwt
-
 from backstage_core.auth.tokens import USER_AUDIENCE, check_issued_at, peek
 from backstage_core.errors import AuthenticationError
 from backstage_core.services.auth import BackstageCredentials, UserPrincipal, user_jwks_client
@@ -95,6 +93,8 @@ class IdentityService:
             header, _ = peek(token)
         except ValueError as error:
             raise AuthenticationError(f"Invalid token, {error}") from error
+        import jwt
+
         algorithm = header.get("alg")
         if self.algorithms is not None and algorithm not in self.algorithms:
             raise AuthenticationError(f"Unexpected token algorithm '{algorithm}'")

@@ -12,16 +12,26 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django_q.management.commands.qcluster import Command as DjangoQCluster
+from django.core.management.base import BaseCommand, CommandError
 
 from backstage_core.runtime import get_default_backend
 from backstage_core.scheduler import runtime
 
+if "django_q" in settings.INSTALLED_APPS:
+    from django_q.management.commands.qcluster import Command as Base
+else:  # django-q2 is installed as an app only when it runs the tasks
+    Base = BaseCommand  # type: ignore[misc,assignment]
 
-class Command(DjangoQCluster):
+
+class Command(Base):  # type: ignore[misc,valid-type]
     help = "Starts django-q2 workers that run the backend's scheduled tasks."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if "django_q" not in settings.INSTALLED_APPS:
+            raise CommandError(
+                "manage.py qcluster runs scheduled tasks when backend.scheduler.worker is "
+                "'django-q'; this configuration runs them in the backend (embedded)"
+            )
         from django_q.cluster import Cluster
 
         settings.SECRET_KEY  # noqa: B018 - django-q2 signs its tasks with it

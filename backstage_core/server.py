@@ -1,0 +1,215 @@
+"""The production server: ``manage.py serve`` runs granian, one worker process per core.
+
+    python manage.py serve [--config app-config.production.yaml] [--workers N] [--threads N]
+
+The process reads the config it needs (``backend.listen``, ``backend.database``), loads Django and
+the application's code once (:func:`preload`), and forks granian's workers from itself, so a worker
+starts with everything imported and shares those pages. Each worker imports the WSGI application
+(``<settings package>.wsgi``), whose backend starts in the background (readiness 503 until then);
+its shutdown hooks run as the worker exits (SIGTERM or SIGINT to the server stops every worker).
+Config files given with ``--config`` reach the workers through ``BACKSTAGE_CONFIG_FILES``.
+Collected static files (``staticfiles/``, the admin's) are served by granian itself.
+
+One request thread per worker is the default: the work is CPU-bound Python, and more threads only
+take turns on the GIL. ``--threads`` adds some where requests wait on the network (a database
+server far away); the default for PostgreSQL and MySQL is 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["command_line", "default_workers", "main", "preload", "serve_options"]
+
+STATIC_URL = "/static"
+
+
+def default_workers() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manage.py serve",
+        description="Runs the backend on granian, a multi-process production server.",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), help="worker processes (one per core)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="request threads per worker (1 on SQLite, 4 on a database server)",
+    )
+    parser.add_argument(
+        "--backpressure",
+        type=int,
+        default=32,
+        help="requests a worker takes on before the others wait in the socket's queue (32)",
+    )
+    parser.add_argument("--host", help="address to listen on (backend.listen, else all)")
+    parser.add_argument("--port", type=int, help="port to listen on (backend.listen, else 7007)")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the server command instead of running it"
+    )
+    parser.add_argument("--config", action="append", default=[], help="app-config file")
+    return parser
+
+
+def _database_clients(config: Any) -> set[str]:
+    database = config.get_optional_config("backend.database")
+    if database is None:
+        return {"better-sqlite3"}
+    clients = {database.get_optional_string("client") or "better-sqlite3"}
+    plugins = database.get_optional_config("plugin")
+    for plugin_id in plugins.keys() if plugins is not None else []:
+        client = plugins.get_optional_string(f"{plugin_id}.client")
+        if client:
+            clients.add(client)
+    return clients
+
+
+def in_memory(config: Any) -> bool:
+    """Whether the plugins' databases are in-memory SQLite (each process would have its own)."""
+    database = config.get_optional_config("backend.database")
+    if database is None:
+        return True
+    connection = database.get_optional("connection")
+    client = database.get_optional_string("client") or ""
+    return "sqlite" in client and (
+        connection in (None, ":memory:")
+        or (isinstance(connection, dict) and connection.get("filename") == ":memory:")
+    )
+
+
+def wsgi_application(environ: dict[str, str]) -> str:
+    """``settings.wsgi:application`` for ``DJANGO_SETTINGS_MODULE=settings``, and so on."""
+    if environ.get("BACKSTAGE_WSGI_APPLICATION"):
+        return environ["BACKSTAGE_WSGI_APPLICATION"]
+    module = environ.get("DJANGO_SETTINGS_MODULE", "settings")
+    package = module.removesuffix(".settings") if module.endswith(".settings") else module
+    return f"{package}.wsgi:application"
+
+
+def serve_options(
+    argv: Sequence[str], environ: dict[str, str], project_dir: Path
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """(granian's options, environment to set, warnings) for ``manage.py serve`` with ``argv``."""
+    from backstage_core.config.loader import config_targets
+    from backstage_core.services.config import load_root_config
+    from backstage_core.services.discovery import read_listen
+
+    options = _parser().parse_args(list(argv))
+    files = [str(Path(target).resolve()) for target in config_targets(list(argv))]
+    if not files and environ.get("BACKSTAGE_CONFIG_FILES"):
+        files = environ["BACKSTAGE_CONFIG_FILES"].split(os.pathsep)
+    config_argv = [arg for path in files for arg in ("--config", path)]
+    config = load_root_config(argv=config_argv, environ=environ, root_dir=project_dir)
+    warnings = []
+    if options.workers > 1 and in_memory(config):
+        warnings.append(
+            f"Warning: backend.database is in memory, so each of the {options.workers} workers "
+            f"has data of its own. Use files (connection.directory) or a database server."
+        )
+    threads = options.threads
+    if threads is None:
+        sqlite_only = all("sqlite" in client for client in _database_clients(config))
+        threads = 1 if sqlite_only else 4
+    host, port = read_listen(config)
+    granian: dict[str, Any] = {
+        "target": wsgi_application(environ),
+        "address": options.host or host or "0.0.0.0",
+        "port": options.port or port,
+        "interface": "wsgi",
+        "workers": options.workers,
+        "blocking_threads": threads,
+        "backpressure": max(options.backpressure, threads),
+        "respawn_failed_workers": True,
+        "websockets": False,
+        "log_access": options.access_log,
+    }
+    static_root = project_dir / "staticfiles"
+    if static_root.is_dir():
+        granian["static_path_route"] = [STATIC_URL]
+        granian["static_path_mount"] = [static_root]
+    env = {"BACKSTAGE_CONFIG_FILES": os.pathsep.join(files)} if files else {}
+    return granian, env, warnings
+
+
+def command_line(options: dict[str, Any]) -> list[str]:
+    """The ``granian`` command line equivalent to ``options`` (what ``--dry-run`` prints)."""
+    command = [sys.executable, "-m", "granian"]
+    flags = {
+        "interface": "--interface",
+        "address": "--host",
+        "port": "--port",
+        "workers": "--workers",
+        "blocking_threads": "--blocking-threads",
+        "backpressure": "--backpressure",
+    }
+    for key, flag in flags.items():
+        command += [flag, str(options[key])]
+    command += ["--respawn-failed-workers", "--no-ws"]
+    if options["log_access"]:
+        command.append("--access-log")
+    for route, mount in zip(
+        options.get("static_path_route", []), options.get("static_path_mount", []), strict=True
+    ):
+        command += ["--static-path-route", route, "--static-path-mount", str(mount)]
+    return [*command, options["target"]]
+
+
+def preload() -> None:
+    """Load Django and the application's code in the server process, before it forks its workers.
+
+    A worker then starts with all of it imported (it only starts its backend), and the workers
+    share those memory pages with this process until they write to them. Nothing here opens a
+    connection or starts a thread: both would be unsafe across a fork. The backend itself starts
+    in each worker.
+    """
+    import django
+    from django.apps import apps
+
+    django.setup(set_prefix=False)
+    from backstage_core.runtime import default_service_factories
+
+    default_service_factories()  # imports every core service's module
+    from django.db.migrations.loader import MigrationLoader
+
+    MigrationLoader(None, ignore_no_migrations=True)  # imports every app's migrations
+    for app in apps.get_app_configs():
+        for submodule in ("plugin", "urls"):
+            name = f"{app.name}.{submodule}"
+            if importlib.util.find_spec(name) is not None:
+                importlib.import_module(name)
+    gc.collect()
+    gc.freeze()  # what is loaded now stays: the collector will not touch (and copy) its pages
+
+
+def main(argv: Sequence[str], project_dir: Path | None = None) -> None:
+    """Serve the backend on granian until it is stopped (SIGTERM or SIGINT)."""
+    project_dir = project_dir or Path.cwd()
+    options, env, warnings = serve_options(argv, dict(os.environ), project_dir)
+    for warning in warnings:
+        sys.stderr.write(f"{warning}\n")
+    if "--dry-run" in argv:
+        sys.stdout.write(" ".join(command_line(options)) + "\n")
+        return
+    os.environ.update(env)
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    preload()
+    from granian import Granian
+
+    Granian(**options).serve()
