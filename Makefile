@@ -21,6 +21,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# Side by side with the Backstage reference backend (../shared/peer), then reads at 1M todos.
+bench: install
+	$(BIN)/python scripts/bench.py --write docs/benchmarks.md
+
 lint: install
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check .

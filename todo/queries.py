@@ -117,27 +117,68 @@ class Cursor:
 
     @classmethod
     def after(cls, row: tuple[Any, ...]) -> Cursor:
-        """The cursor for the page after the todo of this row (``as_rows(..., "created_at", "id")``)."""
-        created_at, todo_id = row[-2], row[-1]
+        """The cursor for the page after the todo of this row (as ``as_rows`` reads it)."""
+        todo_id, created_text = row[0], row[3]
+        created_at = datetime.fromisoformat(created_text)
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=UTC)
-        return cls(created_at, todo_id)
+        return cls(created_at, todo_id if isinstance(todo_id, uuid.UUID) else uuid.UUID(todo_id))
+
+
+_CREATED_AT = Todo._meta.get_field("created_at")
+_pages: dict[tuple[bool, bool, int], PreparedQuery] = {}
+MAX_PREPARED_PAGES = 256
+
+
+def _page_query(entity: bool, after: bool, limit: int) -> PreparedQuery:
+    """The prepared query for one shape of page (a few limits are common: they stay compiled)."""
+    key = (entity, after, limit)
+    query = _pages.get(key)
+    if query is not None:
+        return query
+
+    def build(**values: Any) -> Any:
+        todos = Todo.objects.all()
+        if entity:
+            todos = todos.filter(entity_ref=values["entity_ref"])
+        if after:
+            # A range on the index (created_at <= t), minus the todos at t up to the cursor.
+            todos = todos.filter(created_at__lte=values["created_at"]).exclude(
+                created_at=values["created_at"], id__gte=values["todo_id"]
+            )
+        return as_rows(todos)[: limit + 1]
+
+    params: dict[str, Any] = {}
+    if entity:
+        params["entity_ref"] = _ENTITY_REF
+    if after:
+        params.update(created_at=_CREATED_AT, todo_id=Todo._meta.pk)
+    query = PreparedQuery(build, **params)
+    if len(_pages) < MAX_PREPARED_PAGES:
+        _pages[key] = query
+    return query
 
 
 def page(
     limit: int, cursor: Cursor | None, entity_ref: str | None, condition: Q | None
 ) -> tuple[list[tuple[Any, ...]], Cursor | None]:
     """Up to ``limit`` todos after ``cursor``, and the cursor of the next page (None at the end)."""
-    todos = Todo.objects.all()
-    if condition is not None:
-        todos = todos.filter(condition)
-    if entity_ref:
-        todos = todos.filter(entity_ref=entity_ref)
-    if cursor is not None:
-        # A range on the index (created_at <= t), minus the todos at t up to the cursor.
-        todos = todos.filter(created_at__lte=cursor.created_at).exclude(
-            created_at=cursor.created_at, id__gte=cursor.todo_id
-        )
-    rows = list(as_rows(todos, "created_at", "id")[: limit + 1])
+    if condition is None:
+        values: dict[str, Any] = {}
+        if entity_ref:
+            values["entity_ref"] = entity_ref
+        if cursor is not None:
+            values.update(created_at=cursor.created_at, todo_id=cursor.todo_id)
+        query = _page_query(bool(entity_ref), cursor is not None, limit)
+        rows = query.fetch(alias(), **values)
+    else:
+        todos = Todo.objects.filter(condition)
+        if entity_ref:
+            todos = todos.filter(entity_ref=entity_ref)
+        if cursor is not None:
+            todos = todos.filter(created_at__lte=cursor.created_at).exclude(
+                created_at=cursor.created_at, id__gte=cursor.todo_id
+            )
+        rows = list(as_rows(todos)[: limit + 1])
     following = Cursor.after(rows[limit - 1]) if len(rows) > limit else None
-    return [row[:6] for row in rows[:limit]], following
+    return rows[:limit], following

@@ -45,6 +45,10 @@ def _marker(name: str, field: Any) -> Any:
 
     if isinstance(field, models.UUIDField):
         return uuid.uuid4()
+    if isinstance(field, models.DateTimeField):
+        from datetime import UTC, datetime, timedelta
+
+        return datetime(1970, 1, 2, tzinfo=UTC) + timedelta(microseconds=uuid.uuid4().int % 10**12)
     return f"\x00backstage-param-{name}-{uuid.uuid4().hex}\x00"
 
 

@@ -195,6 +195,27 @@ def test_create_with_a_bad_field_is_a_400_naming_it(
     assert stored() == []
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b'{"title": "half \\ud800 a pair"}',
+            "title must be valid Unicode text (it has an unpaired surrogate)",
+        ),
+        (
+            b'{"title": "ok", "entityRef": "\\udfff"}',
+            "entityRef must be valid Unicode text (it has an unpaired surrogate)",
+        ),
+    ],
+)
+def test_unpaired_surrogates_are_a_400_not_a_500(api: Any, content: bytes, message: str) -> None:
+    response = api.post(
+        "/api/todo/todos", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, response.json()) == (400, {"error": message})
+    assert stored() == []
+
+
 def test_the_longest_allowed_values_are_kept_whole(api: Any) -> None:
     body = create(api, {"title": "t" * 1000, "entityRef": "e" * 255})
     assert (len(body["title"]), len(body["entityRef"])) == (1000, 255)
@@ -354,6 +375,24 @@ def test_unchanged_lists_answer_304_to_if_none_match(api: Any) -> None:
     )
 
 
+def test_the_etag_is_the_one_express_sends(api: Any) -> None:
+    import base64
+    import hashlib
+
+    create(api, {"title": "tagged"})
+    response = api.get("/api/todo/todos")
+    digest = base64.b64encode(hashlib.sha1(response.content).digest()).decode()[:27]
+    assert response.headers["etag"] == f'W/"{len(response.content):x}-{digest}"'
+
+
+def test_any_accept_header_but_html_gets_json(api: Any) -> None:
+    create(api, {"title": "json"})
+    for accept in ("application/xml", "text/plain", "application/json;q=0.1", ""):
+        response = api.get("/api/todo/todos", headers={"Accept": accept})
+        assert (response.status_code, response.headers["content-type"]) == (200, JSON), accept
+        assert response.json()[0]["title"] == "json"
+
+
 def test_big_bodies_are_compressed_when_asked(api: Any) -> None:
     for i in range(20):
         create(api, {"title": f"todo number {i}", "entityRef": "component:default/alpha"})
@@ -369,6 +408,75 @@ def test_the_browsable_api_answers_browsers_with_html(api: Any) -> None:
     assert html.headers["content-type"].startswith("text/html")
     assert "shown in html" in html.text and "Django REST framework" in html.text
     assert api.get("/api/todo/todos", headers={"Accept": "*/*"}).headers["content-type"] == JSON
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def next_link(response: Any) -> str | None:
+    link = response.headers.get("link")
+    if link is None:
+        return None
+    match = re.fullmatch(r'<([^>]+)>; rel="next"', link)
+    assert match, link
+    return match.group(1)
+
+
+def test_limit_and_cursor_page_through_every_todo_once_newest_first(api: Any) -> None:
+    moment = datetime(2030, 1, 1, tzinfo=UTC)
+    # Seven todos at the same instant: pages must split ties by id, deterministically.
+    for i in range(7):
+        Todo.objects.create(title=f"tied {i}", created_at=moment)
+    for i in range(5):
+        create(api, {"title": f"new {i}", "entityRef": "component:default/a" if i % 2 else None})
+    everything = [t["id"] for t in api.get("/api/todo/todos").json()]
+    assert len(everything) == 12
+
+    seen, url, pages = [], "/api/todo/todos?limit=5", 0
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200
+        seen += [t["id"] for t in response.json()]
+        pages += 1
+        url = next_link(response)
+    assert seen == everything  # the same order as the full list, nothing twice, nothing missed
+    assert pages == 3
+
+    first = api.get("/api/todo/todos?limit=12")
+    assert [t["id"] for t in first.json()] == everything and next_link(first) is None
+    filtered = api.get("/api/todo/todos", params={"entityRef": "component:default/a", "limit": 1})
+    assert [t["title"] for t in filtered.json()] == ["new 3"]
+    following = api.get(next_link(filtered))
+    assert [t["title"] for t in following.json()] == ["new 1"]
+    assert next_link(following) is None
+
+
+def test_the_next_link_keeps_the_other_parameters(api: Any) -> None:
+    for i in range(3):
+        create(api, {"title": f"t{i}", "entityRef": "component:default/x"})
+    response = api.get("/api/todo/todos?entityRef=component:default/x&limit=2")
+    link = next_link(response)
+    assert link is not None and link.startswith("http://")
+    assert "entityRef=component%3Adefault%2Fx" in link and "limit=2" in link and "cursor=" in link
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=0", "limit must be an integer from 1 to 1,000"),
+        ("limit=1001", "limit must be an integer from 1 to 1,000"),
+        ("limit=ten", "limit must be an integer from 1 to 1,000"),
+        ("limit=-1", "limit must be an integer from 1 to 1,000"),
+        ("limit=5&limit=6", "limit must be an integer from 1 to 1,000"),
+        ("cursor=abc", "limit must be an integer from 1 to 1,000"),
+        ("limit=5&cursor=not-a-cursor", "cursor is invalid"),
+        ("limit=5&cursor=" + "eA", "cursor is invalid"),
+    ],
+)
+def test_bad_page_parameters_are_a_400(api: Any, query: str, message: str) -> None:
+    create(api, {"title": "kept"})
+    response = api.get(f"/api/todo/todos?{query}")
+    assert (response.status_code, response.json()) == (400, {"error": message})
 
 
 # -- the auth policy ---------------------------------------------------------------------------

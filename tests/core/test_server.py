@@ -1,0 +1,113 @@
+"""``manage.py serve``: the granian options it derives from config, and its launcher."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backstage_core.server import command_line, serve_options, wsgi_application
+from tests.helpers import ROOT, write_config
+
+
+def options(tmp_path: Path, data: dict[str, Any], *argv: str, **environ: str) -> Any:
+    config = write_config(tmp_path, data)
+    return serve_options(["--config", str(config), *argv], dict(environ), tmp_path)
+
+
+SQLITE = {"backend": {"database": {"client": "better-sqlite3", "connection": {"directory": "db"}}}}
+PG = {"backend": {"database": {"client": "pg", "connection": "postgresql://x@127.0.0.1/x"}}}
+
+
+def test_one_request_thread_per_worker_on_sqlite_four_on_a_database_server(tmp_path: Path) -> None:
+    granian, env, warnings = options(tmp_path, SQLITE, "--workers", "3")
+    assert (granian["workers"], granian["blocking_threads"], granian["backpressure"]) == (3, 1, 32)
+    assert env == {"BACKSTAGE_CONFIG_FILES": str(tmp_path / "app-config.yaml")}
+    assert warnings == []
+    assert options(tmp_path, PG)[0]["blocking_threads"] == 4
+    assert options(tmp_path, PG, "--threads", "2")[0]["blocking_threads"] == 2
+    mixed = {
+        "backend": {
+            "database": {
+                **SQLITE["backend"]["database"],
+                "plugin": {"catalog": {"client": "pg", "connection": "postgresql://x@h/x"}},
+            }
+        }
+    }
+    assert options(tmp_path, mixed)[0]["blocking_threads"] == 4
+
+
+def test_listen_address_and_port_come_from_config_or_flags(tmp_path: Path) -> None:
+    data = {**SQLITE, "backend": {**SQLITE["backend"], "listen": "127.0.0.2:7300"}}
+    granian = options(tmp_path, data)[0]
+    assert (granian["address"], granian["port"]) == ("127.0.0.2", 7300)
+    granian = options(tmp_path, data, "--host", "0.0.0.0", "--port", "9000")[0]
+    assert (granian["address"], granian["port"]) == ("0.0.0.0", 9000)
+    assert options(tmp_path, SQLITE)[0]["address"] == "0.0.0.0"  # every interface, as Backstage
+
+
+def test_several_workers_on_in_memory_databases_are_warned_about(tmp_path: Path) -> None:
+    warnings = options(tmp_path, {"backend": {}}, "--workers", "2")[2]
+    assert warnings and "in memory" in warnings[0]
+    assert options(tmp_path, {"backend": {}}, "--workers", "1")[2] == []
+
+
+def test_collected_static_files_are_served_by_granian(tmp_path: Path) -> None:
+    assert "static_path_route" not in options(tmp_path, SQLITE)[0]
+    (tmp_path / "staticfiles").mkdir()
+    granian = options(tmp_path, SQLITE)[0]
+    assert granian["static_path_route"] == ["/static"]
+    assert granian["static_path_mount"] == [tmp_path / "staticfiles"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "target"),
+    [
+        ("settings", "settings.wsgi:application"),
+        ("tests.project.settings", "tests.project.wsgi:application"),
+        ("mysite.production", "mysite.production.wsgi:application"),
+    ],
+)
+def test_the_wsgi_application_follows_the_settings_module(settings: str, target: str) -> None:
+    assert wsgi_application({"DJANGO_SETTINGS_MODULE": settings}) == target
+    assert wsgi_application({"BACKSTAGE_WSGI_APPLICATION": "a.b:app"}) == "a.b:app"
+
+
+def test_dry_run_prints_the_granian_command_without_loading_django(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, {**SQLITE, "backend": {**SQLITE["backend"], "listen": {"port": 7301}}}
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "manage.py",
+            "serve",
+            "--config",
+            str(config),
+            "--dry-run",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "settings"},
+        check=True,
+    )
+    assert result.stdout.split() == command_line(
+        options(tmp_path, SQLITE | {"backend": {**SQLITE["backend"], "listen": {"port": 7301}}})[0]
+    )
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
+    assert "django.apps" not in imported and "rest_framework" not in imported
+
+
+def test_qcluster_says_when_tasks_run_embedded() -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="backend.scheduler.worker is 'django-q'"):
+        call_command("qcluster")
