@@ -10,9 +10,9 @@ its shutdown hooks run as the worker exits (SIGTERM or SIGINT to the server stop
 Config files given with ``--config`` reach the workers through ``BACKSTAGE_CONFIG_FILES``.
 Collected static files (``staticfiles/``, the admin's) are served by granian itself.
 
-One request thread per worker is the default: the work is CPU-bound Python, and more threads only
-take turns on the GIL. ``--threads`` adds some where requests wait on the network (a database
-server far away); the default for PostgreSQL and MySQL is 4.
+Two request threads per worker on SQLite (the work is CPU-bound Python, and more threads only take
+turns on the GIL; a second one runs while the first waits on a write lock or a checkpoint), four on
+PostgreSQL and MySQL, where requests wait on the network. ``--threads`` sets it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads",
         type=int,
-        help="request threads per worker (1 on SQLite, 4 on a database server)",
+        help="request threads per worker (2 on SQLite, 4 on a database server)",
     )
     parser.add_argument(
         "--backpressure",
@@ -125,7 +125,7 @@ def serve_options(
     threads = options.threads
     if threads is None:
         sqlite_only = all("sqlite" in client for client in _database_clients(config))
-        threads = 1 if sqlite_only else 4
+        threads = 2 if sqlite_only else 4
     host, port = read_listen(config)
     granian: dict[str, Any] = {
         "target": wsgi_application(environ),

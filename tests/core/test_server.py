@@ -23,9 +23,11 @@ SQLITE = {"backend": {"database": {"client": "better-sqlite3", "connection": {"d
 PG = {"backend": {"database": {"client": "pg", "connection": "postgresql://x@127.0.0.1/x"}}}
 
 
-def test_one_request_thread_per_worker_on_sqlite_four_on_a_database_server(tmp_path: Path) -> None:
+def test_two_request_threads_per_worker_on_sqlite_four_on_a_database_server(
+    tmp_path: Path,
+) -> None:
     granian, env, warnings = options(tmp_path, SQLITE, "--workers", "3")
-    assert (granian["workers"], granian["blocking_threads"], granian["backpressure"]) == (3, 1, 32)
+    assert (granian["workers"], granian["blocking_threads"], granian["backpressure"]) == (3, 2, 32)
     assert env == {"BACKSTAGE_CONFIG_FILES": str(tmp_path / "app-config.yaml")}
     assert warnings == []
     assert options(tmp_path, PG)[0]["blocking_threads"] == 4
