@@ -410,6 +410,18 @@ def test_the_browsable_api_answers_browsers_with_html(api: Any) -> None:
     assert api.get("/api/todo/todos", headers={"Accept": "*/*"}).headers["content-type"] == JSON
 
 
+def test_lists_show_every_change_at_once(api: Any) -> None:
+    todo = create(api, {"title": "before"})
+    assert api.get("/api/todo/todos").json()[0]["title"] == "before"
+    api.patch(f"/api/todo/todos/{todo['id']}", json={"title": "after", "completed": True})
+    listed = api.get("/api/todo/todos").json()
+    assert [(t["title"], t["completed"]) for t in listed] == [("after", True)]
+    Todo.objects.filter(pk=todo["id"]).update(title="changed behind the API's back")
+    assert api.get("/api/todo/todos").json()[0]["title"] == "changed behind the API's back"
+    api.delete(f"/api/todo/todos/{todo['id']}")
+    assert api.get("/api/todo/todos").json() == []
+
+
 # -- pages -------------------------------------------------------------------------------------
 
 
