@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SUPPORTED_ALGORITHMS", "SigningKey", "public_jwk"]
+__all__ = ["SUPPORTED_ALGORITHMS", "SigningKey", "load_key_pairs", "public_jwk"]
 
 _CURVES = {"ES256": "SECP256R1", "ES384": "SECP384R1", "ES512": "SECP521R1"}
 SUPPORTED_ALGORITHMS = (*_CURVES, "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
@@ -82,3 +82,30 @@ class SigningKey:
             Path(private_key_file).read_bytes(), password=None
         )
         return jwk, cls(kid, alg, private, jwk)
+
+
+def load_key_pairs(
+    config: Any, *, no_keys: str, no_private_key: str
+) -> tuple[SigningKey, list[dict[str, Any]]]:
+    """The key pairs a ``static.keys`` config list names: ``{publicKeyFile, privateKeyFile?, keyId,
+    algorithm?}`` each. The first signs, so it needs its private key; every public key is listed."""
+    entries = config.get_optional_config_array("static.keys") or []
+    if not entries:
+        raise ValueError(no_keys)
+    signing_key: SigningKey | None = None
+    public_keys: list[dict[str, Any]] = []
+    for entry in entries:
+        private_file = entry.get_optional_string("privateKeyFile")
+        jwk, key = SigningKey.from_pem_files(
+            kid=entry.get_string("keyId"),
+            alg=entry.get_optional_string("algorithm") or "ES256",
+            public_key_file=Path(entry.get_string("publicKeyFile")),
+            private_key_file=Path(private_file) if private_file else None,
+        )
+        if signing_key is None:
+            if key is None:
+                raise ValueError(no_private_key)
+            signing_key = key
+        public_keys.append(jwk)
+    assert signing_key is not None
+    return signing_key, public_keys

@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from backstage_core.auth.keys import SigningKey
+from backstage_core.auth.keys import SigningKey, load_key_pairs
 from backstage_core.db.engines import ensure_table
 
 __all__ = [
@@ -139,32 +138,15 @@ class StaticConfigPluginKeySource:
 
     @classmethod
     def from_config(cls, config: Any) -> StaticConfigPluginKeySource:
-        entries = config.get_optional_config_array("static.keys") or []
-        if not entries:
-            raise ValueError(
-                "At least one key pair must be provided in static.keys, when the static key "
-                "store type is used"
+        return cls(
+            *load_key_pairs(
+                config,
+                no_keys="At least one key pair must be provided in static.keys, when the static "
+                "key store type is used",
+                no_private_key="Private key for signing must be provided in the first key pair "
+                "in static.keys, when the static key store type is used",
             )
-        public_keys: list[dict[str, Any]] = []
-        signing_key: SigningKey | None = None
-        for index, entry in enumerate(entries):
-            private_file = entry.get_optional_string("privateKeyFile")
-            jwk, key = SigningKey.from_pem_files(
-                kid=entry.get_string("keyId"),
-                alg=entry.get_optional_string("algorithm") or "ES256",
-                public_key_file=Path(entry.get_string("publicKeyFile")),
-                private_key_file=Path(private_file) if private_file else None,
-            )
-            if index == 0:
-                if key is None:
-                    raise ValueError(
-                        "Private key for signing must be provided in the first key pair in "
-                        "static.keys, when the static key store type is used"
-                    )
-                signing_key = key
-            public_keys.append(jwk)
-        assert signing_key is not None
-        return cls(signing_key, public_keys)
+        )
 
     def get_private_signing_key(self) -> SigningKey:
         return self._signing_key

@@ -190,3 +190,35 @@ def to_decision(value: Any) -> PolicyDecision:
             conditions=value.get("conditions"),
         )
     raise TypeError(f"Invalid policy decision {value!r}")
+
+
+def read_items(body: bytes, read_item: Any) -> list[Any]:
+    """The ``items`` of a JSON request body (``{"items": [...]}``), each read by
+    ``read_item(item, "items[i]")``, which raises ValueError naming what is wrong; InputError (400)
+    for anything malformed."""
+    import json
+
+    from backstage_core.errors import InputError
+
+    try:
+        data = json.loads(body or b"null")
+        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+            raise ValueError("body must be an object with an items array")
+        items = []
+        for index, item in enumerate(data["items"]):
+            where = f"items[{index}]"
+            if not isinstance(item, dict):
+                raise ValueError(f"{where} must be an object")
+            if not isinstance(item.get("id"), str):
+                raise ValueError(f"{where}.id must be a string")
+            items.append(read_item(item, where))
+        return items
+    except ValueError as error:
+        raise InputError(str(error)) from error
+
+
+def check_resource_ref(ref: Any, where: str) -> None:
+    """A resource ref, or several: a string or a non-empty array of strings."""
+    several = isinstance(ref, list) and ref and all(isinstance(r, str) for r in ref)
+    if not isinstance(ref, str) and not several:
+        raise ValueError(f"{where}.resourceRef must be a string or a non-empty array")

@@ -18,13 +18,17 @@ answers, behind its credentials barrier:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from backstage_core.errors import InputError, NotAllowedError, NotImplementedError
-from backstage_core.permissions.common import AuthorizeResult, Permission
+from backstage_core.permissions.common import (
+    AuthorizeResult,
+    Permission,
+    check_resource_ref,
+    read_items,
+)
 from backstage_core.permissions.rules import (
     PermissionResourceRef,
     PermissionRule,
@@ -205,28 +209,15 @@ class PermissionsRegistryService:
 
 def _parse_apply_request(body: bytes) -> list[tuple[str, Any, str, Any]]:
     """(id, resourceRef, resourceType, conditions) of each item; 400 for a malformed body."""
-    try:
-        data = json.loads(body or b"null")
-        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            raise ValueError("body must be an object with an items array")
-        items = []
-        for index, item in enumerate(data["items"]):
-            where = f"items[{index}]"
-            if not isinstance(item, dict):
-                raise ValueError(f"{where} must be an object")
-            item_id, ref = item.get("id"), item.get("resourceRef")
-            if not isinstance(item_id, str):
-                raise ValueError(f"{where}.id must be a string")
-            valid_list = isinstance(ref, list) and ref and all(isinstance(r, str) for r in ref)
-            if not isinstance(ref, str) and not valid_list:
-                raise ValueError(f"{where}.resourceRef must be a string or a non-empty array")
-            if not isinstance(item.get("resourceType"), str):
-                raise ValueError(f"{where}.resourceType must be a string")
-            validate_criteria(item.get("conditions"), f"{where}.conditions")
-            items.append((item_id, ref, item["resourceType"], item["conditions"]))
-        return items
-    except ValueError as error:
-        raise InputError(str(error)) from error
+
+    def read(item: dict[str, Any], where: str) -> tuple[str, Any, str, Any]:
+        check_resource_ref(item.get("resourceRef"), where)
+        if not isinstance(item.get("resourceType"), str):
+            raise ValueError(f"{where}.resourceType must be a string")
+        validate_criteria(item.get("conditions"), f"{where}.conditions")
+        return item["id"], item["resourceRef"], item["resourceType"], item["conditions"]
+
+    return read_items(body, read)
 
 
 def permissions_registry_factory() -> ServiceFactory:

@@ -861,3 +861,65 @@ def test_user_cookie_routes_take_the_backstage_auth_cookie(test_backend_factory:
     assert backend.client.get("/api/files/static/app.js").status_code == 401
     forged = {"Cookie": f"backstage-auth={user_token(backend, key=_other_key())}"}
     assert backend.client.get("/api/files/static/app.js", headers=forged).status_code == 401
+
+
+def _pem_pair(directory: Any, name: str) -> dict[str, str]:
+    key = SigningKey.generate()
+    private = directory / f"{name}.key"
+    public = directory / f"{name}.pub"
+    private.write_bytes(
+        key.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return {"publicKeyFile": str(public), "privateKeyFile": str(private), "keyId": name}
+
+
+def test_static_key_pairs_sign_plugin_and_user_tokens(
+    test_backend_factory: Any, tmp_path: Any
+) -> None:
+    first, second = _pem_pair(tmp_path, "first"), _pem_pair(tmp_path, "second")
+    second.pop("privateKeyFile")
+    static = {"static": {"keys": [first, second]}}
+    config = auth_config(backend={"auth": {"pluginKeyStore": {"type": "static", **static}}})
+    config["auth"]["keyStore"] = {"provider": "static", **static}
+    backend = test_backend_factory(features=[*real_auth(), *AUTH_FEATURES], config=config)
+
+    token = guest_token(backend)
+    assert peek(token)[0]["kid"] == "first"
+    jwks = backend.client.get("/api/auth/.well-known/jwks.json").json()["keys"]
+    assert [k["kid"] for k in jwks] == ["first", "second"]
+    auth = backend.get_service(core_services.auth, "auth")
+    plugin_token = auth.get_plugin_request_token(
+        on_behalf_of=auth.get_own_service_credentials(), target_plugin_id="todo"
+    ).token
+    assert peek(plugin_token)[0]["kid"] == "first"
+    for bearer_token in (token, plugin_token):
+        assert (
+            backend.client.get("/api/todo/todos", headers=bearer(bearer_token)).status_code == 200
+        )
+
+
+def test_static_key_stores_need_a_signing_key(test_backend_factory: Any, tmp_path: Any) -> None:
+    from backstage_core import BackendStartupError
+
+    public_only = _pem_pair(tmp_path, "k")
+    public_only.pop("privateKeyFile")
+    config = auth_config(
+        backend={"auth": {"pluginKeyStore": {"type": "static", "static": {"keys": [public_only]}}}}
+    )
+    with pytest.raises(BackendStartupError, match="Private key for signing must be provided"):
+        test_backend_factory(features=[*real_auth(), *AUTH_FEATURES], config=config)
+    config = auth_config(backend={"auth": {"pluginKeyStore": {"type": "vault"}}})
+    with pytest.raises(
+        BackendStartupError,
+        match="Unsupported config value backend.auth.pluginKeyStore.type 'vault'",
+    ):
+        test_backend_factory(features=[*real_auth(), *AUTH_FEATURES], config=config)

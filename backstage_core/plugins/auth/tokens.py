@@ -16,10 +16,9 @@ import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from backstage_core.auth.keys import SigningKey
+from backstage_core.auth.keys import SigningKey, load_key_pairs
 from backstage_core.auth.tokens import LIMITED_USER_TYP, USER_AUDIENCE, USER_TYP, sign
 from backstage_core.config.duration import read_duration_from_config
 
@@ -106,27 +105,13 @@ class StaticKeyStore:
 
     @classmethod
     def from_config(cls, config: Any) -> StaticKeyStore:
-        entries = config.get_config_array("static.keys")
-        keys: list[dict[str, Any]] = []
-        signing: SigningKey | None = None
-        for index, entry in enumerate(entries):
-            private_file = entry.get_optional_string("privateKeyFile")
-            jwk, key = SigningKey.from_pem_files(
-                kid=entry.get_string("keyId"),
-                alg=entry.get_optional_string("algorithm") or "ES256",
-                public_key_file=Path(entry.get_string("publicKeyFile")),
-                private_key_file=Path(private_file) if private_file else None,
+        return cls(
+            *load_key_pairs(
+                config,
+                no_keys="auth.keyStore.static.keys needs at least one key pair",
+                no_private_key="The first key in auth.keyStore.static.keys needs a privateKeyFile",
             )
-            if index == 0:
-                if key is None:
-                    raise ValueError(
-                        "The first key in auth.keyStore.static.keys needs a privateKeyFile"
-                    )
-                signing = key
-            keys.append(jwk)
-        if signing is None:
-            raise ValueError("auth.keyStore.static.keys needs at least one key pair")
-        return cls(signing, keys)
+        )
 
 
 def create_key_store(config: Any, database: Any, logger: Any) -> Any:

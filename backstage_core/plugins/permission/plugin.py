@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from backstage_core import core_services, create_backend_plugin
@@ -23,35 +22,23 @@ RESOURCE_REF_REQUIRED = (
 
 
 def _parse(body: bytes) -> list[tuple[str, Any, Any]]:
-    from backstage_core.errors import InputError
+    """(id, permission, resourceRef) of each item of an /authorize request; 400 when malformed."""
     from backstage_core.permissions import Permission
+    from backstage_core.permissions.common import check_resource_ref, read_items
 
-    try:
-        data = json.loads(body or b"null")
-        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            raise ValueError("body must be an object with an items array")
-        items = []
-        for index, item in enumerate(data["items"]):
-            where = f"items[{index}]"
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                raise ValueError(f"{where} must be an object with a string id")
-            try:
-                permission = Permission.from_json(item.get("permission"))
-            except ValueError as error:
-                raise ValueError(f"{where}.{error}") from error
-            ref = item.get("resourceRef")
-            if ref is not None:
-                if permission.resource_type is None:
-                    raise ValueError(
-                        f"{where}.resourceRef is only allowed for resource permissions"
-                    )
-                valid_list = isinstance(ref, list) and ref and all(isinstance(r, str) for r in ref)
-                if not isinstance(ref, str) and not valid_list:
-                    raise ValueError(f"{where}.resourceRef must be a string or a non-empty array")
-            items.append((item["id"], permission, ref))
-        return items
-    except ValueError as error:
-        raise InputError(str(error)) from error
+    def read(item: dict[str, Any], where: str) -> tuple[str, Any, Any]:
+        try:
+            permission = Permission.from_json(item.get("permission"))
+        except ValueError as error:
+            raise ValueError(f"{where}.{error}") from error
+        ref = item.get("resourceRef")
+        if ref is not None:
+            if permission.resource_type is None:
+                raise ValueError(f"{where}.resourceRef is only allowed for resource permissions")
+            check_resource_ref(ref, where)
+        return item["id"], permission, ref
+
+    return read_items(body, read)
 
 
 def register(env: Any) -> None:
