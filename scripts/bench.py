@@ -24,13 +24,11 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +50,8 @@ LINE = re.compile(
 )
 SECRET = "bench-only-secret-key-not-for-production-0123456789"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup_time import free_port, ready  # noqa: E402
 
 
 def to_ms(text: str) -> float:
@@ -65,15 +60,6 @@ def to_ms(text: str) -> float:
         return float("nan")
     value, unit = float(match.group(1)), match.group(2)
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
-def ready(port: int) -> bool:
-    try:
-        url = f"http://127.0.0.1:{port}/.backstage/health/v1/readiness"
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def wait_ready(port: int, start: float, timeout: float = 60) -> float:

@@ -30,6 +30,26 @@ def write_config(directory: Path, data: dict[str, Any], name: str = "app-config.
     return path
 
 
+def server_config(directory: Path, port: int, **sections: Any) -> Path:
+    """Config for a backend process on ``port``: SQLite files in ``directory/db``, shutdown hooks
+    logged to ``directory/hooks.log``, and any other top-level ``sections``."""
+    return write_config(
+        directory,
+        {
+            "backend": {
+                "baseUrl": f"http://localhost:{port}",
+                "listen": {"port": port},
+                "database": {
+                    "client": "better-sqlite3",
+                    "connection": {"directory": str(directory / "db")},
+                },
+            },
+            "hooks": {"file": str(directory / "hooks.log")},
+            **sections,
+        },
+    )
+
+
 def wait_for(
     url: str, status: int = 200, timeout: float = 20, process: subprocess.Popen[Any] | None = None
 ) -> httpx.Response:

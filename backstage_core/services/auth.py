@@ -271,8 +271,7 @@ class DefaultAuthService(AuthService):
 class _AuthRoot:
     """What every plugin's auth service shares: the auth plugin's JWKS."""
 
-    def __init__(self, local: Any) -> None:
-        self.local = local
+    def __init__(self) -> None:
         self.user_jwks: JwksClient | None = None
 
 
@@ -296,7 +295,7 @@ def auth_factory() -> ServiceFactory:
     from backstage_core.auth.plugin_tokens import PluginTokenHandler
 
     def create_root_context(local: Any, config: Any) -> _AuthRoot:
-        return _AuthRoot(local)
+        return _AuthRoot()
 
     def factory(
         root: _AuthRoot,

@@ -126,7 +126,7 @@ def identity_factory(
     """The identity service; ``issuer`` and ``algorithms`` (ES256 by default) restrict tokens."""
 
     def create_root_context(local: Any) -> dict[str, Any]:
-        return {"local": local, "jwks": None}
+        return {"jwks": None}
 
     def factory(
         root: dict[str, Any], local: Any, discovery: Any, user_info: Any

@@ -50,6 +50,20 @@ def service_url(name: str) -> str:
     return os.environ.get(variable) or default
 
 
+def mysql_admin(url: str, **options: Any) -> Any:
+    """A PyMySQL connection to the server of ``url`` (no database selected)."""
+    import pymysql
+
+    parts = urlparse(url)
+    return pymysql.connect(
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=parts.username,
+        password=parts.password or "",
+        **options,
+    )
+
+
 @functools.cache
 def _problem(name: str) -> str | None:
     """Why the service can not be used, or None when it answers."""
@@ -60,15 +74,7 @@ def _problem(name: str) -> str | None:
 
             psycopg.connect(service_url(name) + "/postgres", connect_timeout=3).close()
         elif name == "mysql":
-            import pymysql
-
-            pymysql.connect(
-                host=url.hostname,
-                port=url.port or 3306,
-                user=url.username,
-                password=url.password or "",
-                connect_timeout=3,
-            ).close()
+            mysql_admin(service_url(name), connect_timeout=3).close()
         else:
             with socket.create_connection((url.hostname, url.port or 6379), timeout=3) as sock:
                 sock.sendall(b"PING\r\n")
@@ -125,15 +131,7 @@ def drop_databases(engine: str, url: str, prefix: str) -> list[str]:
                 )
         return names
     if engine == "mysql":
-        import pymysql
-
-        parts = urlparse(url)
-        admin = pymysql.connect(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=parts.username,
-            password=parts.password or "",
-        )
+        admin = mysql_admin(url)
         try:
             with admin.cursor() as cursor:
                 cursor.execute(

@@ -11,27 +11,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import ROOT, free_port, running, wait_for, write_config
+from tests.helpers import ROOT, free_port, running, server_config, wait_for, write_config
 
 README = ROOT / "README.md"
 
 
 def config_for(tmp_path: Path, port: int) -> Path:
-    return write_config(
-        tmp_path,
-        {
-            "backend": {
-                "baseUrl": f"http://localhost:{port}",
-                "listen": {"port": port},
-                "database": {
-                    "client": "better-sqlite3",
-                    "connection": {"directory": str(tmp_path / "db")},
-                },
-            },
-            "auth": {"providers": {"guest": {}}},
-            "hooks": {"file": str(tmp_path / "hooks.log")},
-        },
-    )
+    return server_config(tmp_path, port, auth={"providers": {"guest": {}}})
 
 
 def readme_session() -> str:

@@ -14,12 +14,16 @@ from urllib.parse import urlparse
 
 import httpx
 import psycopg
-import pymysql
 import pytest
 from django.db import connections
 
 from backstage_core import BackendStartupError, core_services, create_backend_plugin
-from backstage_core.testing.engines import drop_databases, new_prefix, require_service
+from backstage_core.testing.engines import (
+    drop_databases,
+    mysql_admin,
+    new_prefix,
+    require_service,
+)
 from tests.helpers import ROOT, TcpProxy, write_config
 
 ALPHA = "tests.plugins.alpha.plugin"
@@ -139,13 +143,7 @@ def test_mysql_gives_each_plugin_a_database_named_with_the_prefix(
     client = test_backend_factory(features=[ALPHA, BETA], config=config).client
     client.post("/api/alpha/notes", content="in mysql")
 
-    parts = urlparse(url)
-    admin = pymysql.connect(
-        host=parts.hostname,
-        port=parts.port or 3306,
-        user=parts.username,
-        password=parts.password or "",
-    )
+    admin = mysql_admin(url)
     try:
         with admin.cursor() as cursor:
             cursor.execute(

@@ -10,25 +10,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port, running, wait_for, write_config
+from tests.helpers import free_port, running, server_config, wait_for
 
 
 def serve(tmp_path: Path, port: int) -> Path:
-    return write_config(
-        tmp_path,
-        {
-            "backend": {
-                "baseUrl": f"http://localhost:{port}",
-                "listen": {"port": port},
-                "database": {
-                    "client": "better-sqlite3",
-                    "connection": {"directory": str(tmp_path / "db")},
-                },
-            },
-            "todo": {"allowUnauthenticated": True},
-            "hooks": {"file": str(tmp_path / "hooks.log")},
-        },
-    )
+    return server_config(tmp_path, port, todo={"allowUnauthenticated": True})
 
 
 def test_8_concurrent_clients_creating_100_todos_each_store_exactly_800(tmp_path: Path) -> None:
