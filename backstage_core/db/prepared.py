@@ -12,6 +12,10 @@ the query (about half a millisecond for a simple one) and turning each row into 
 with its converters (about 15 microseconds a row). Rows come back as the driver gives them: the
 caller formats values itself (see ``todo.serializers``). Errors are Django's database errors, as
 from any query.
+
+On SQLite and PostgreSQL the statement goes to the driver's connection directly, without Django's
+cursor wrapper (a fifth of an insert's time on SQLite): unless the connection has execute wrappers
+(``connection.execute_wrapper``) or logs its queries (``DEBUG``), which then see it as any other.
 """
 
 from __future__ import annotations
@@ -38,6 +42,39 @@ def _key(alias: str, connection: Any) -> tuple[str, str]:
     return alias, connection.display_name
 
 
+_DIRECT_VENDORS = frozenset({"sqlite", "postgresql"})
+
+
+def _driver_sql(connection: Any, sql: str) -> str:
+    """``sql`` with the driver's placeholders (SQLite's are ``?``)."""
+    if connection.vendor == "sqlite":
+        from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
+
+        return FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
+    return sql
+
+
+def _run(connection: Any, sql: str, driver_sql: str, params: list[Any], fetch: bool) -> Any:
+    """Execute ``sql``; straight on the driver's connection when nothing needs to see it."""
+    if (
+        connection.vendor not in _DIRECT_VENDORS
+        or connection.execute_wrappers
+        or connection.queries_logged
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if fetch else None
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        if connection.vendor == "sqlite":
+            cursor = connection.connection.execute(driver_sql, params)
+            return cursor.fetchall() if fetch else None
+        with connection.connection.cursor() as cursor:
+            cursor.execute(driver_sql, params)
+            return cursor.fetchall() if fetch else None
+
+
 def _marker(name: str, field: Any) -> Any:
     import uuid
 
@@ -58,10 +95,10 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., Any], **params: Any) -> None:
         self._build = build
         self._fields = params
-        self._compiled: dict[tuple[str, str], tuple[str, list[Any]]] = {}
+        self._compiled: dict[tuple[str, str], tuple[str, str, list[Any]]] = {}
         self._lock = threading.Lock()
 
-    def _compile(self, alias: str) -> tuple[str, list[Any]]:
+    def _compile(self, alias: str) -> tuple[str, str, list[Any]]:
         from django.db import connections
 
         connection = connections[alias]
@@ -88,15 +125,16 @@ class PreparedQuery:
         missing = set(self._fields) - {s.name for s in slots if isinstance(s, _Sentinel)}
         if missing:
             raise ValueError(f"Parameters {sorted(missing)} do not appear in the compiled query")
+        compiled = (sql, _driver_sql(connection, sql), slots)
         with self._lock:
-            self._compiled[key] = (sql, slots)
-        return sql, slots
+            self._compiled[key] = compiled
+        return compiled
 
     def fetch(self, alias: str, **values: Any) -> list[tuple[Any, ...]]:
         """The rows of the query on database ``alias`` with these parameter values."""
         from django.db import connections
 
-        sql, slots = self._compile(alias)
+        sql, driver_sql, slots = self._compile(alias)
         connection = connections[alias]
         params = []
         for slot in slots:
@@ -108,9 +146,7 @@ class PreparedQuery:
                 )
             else:
                 params.append(slot)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return _run(connection, sql, driver_sql, params, fetch=True)
 
 
 class PreparedInsert:
@@ -126,21 +162,21 @@ class PreparedInsert:
     def __init__(self, model: Any, field_names: list[str]) -> None:
         self._model = model
         self._fields = [model._meta.get_field(name) for name in field_names]
-        self._compiled: dict[tuple[str, str], str] = {}
+        self._compiled: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def _compile(self, alias: str) -> str:
+    def _compile(self, alias: str) -> tuple[str, str]:
         from django.db import connections
 
         key = _key(alias, connections[alias])
-        sql = self._compiled.get(key)
-        if sql is None:
+        compiled = self._compiled.get(key)
+        if compiled is None:
             from django.db.models.sql import InsertQuery
 
             query = InsertQuery(self._model)
             query.insert_values(self._fields, [self._model()])
             ((sql, _params),) = query.get_compiler(using=alias).as_sql()
-            self._compiled[key] = sql
-        return sql
+            compiled = self._compiled[key] = (sql, _driver_sql(connections[alias], sql))
+        return compiled
 
     def execute(self, alias: str, **values: Any) -> None:
         from django.db import connections
@@ -149,5 +185,5 @@ class PreparedInsert:
         params = [
             field.get_db_prep_save(values[field.attname], connection) for field in self._fields
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(self._compile(alias), params)
+        sql, driver_sql = self._compile(alias)
+        _run(connection, sql, driver_sql, params, fetch=False)
