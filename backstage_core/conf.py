@@ -194,7 +194,7 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
             "DEFAULT_AUTHENTICATION_CLASSES": [],
             "DEFAULT_PERMISSION_CLASSES": [],
             "UNAUTHENTICATED_USER": None,
-            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "DEFAULT_PARSER_CLASSES": ["backstage_core.http.parsers.JSONParser"],
             "DEFAULT_CONTENT_NEGOTIATION_CLASS": "backstage_core.http.renderers.ContentNegotiation",
             "DEFAULT_RENDERER_CLASSES": [
                 "backstage_core.http.renderers.JSONRenderer",

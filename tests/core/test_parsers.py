@@ -1,0 +1,61 @@
+"""The JSON parser: orjson for UTF-8 bodies, DRF's own parser for everything orjson refuses."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser as DRFJSONParser
+
+from backstage_core.http.parsers import JSONParser
+
+
+def both(body: bytes, encoding: str = "utf-8") -> tuple[Any, Any]:
+    """What this parser and DRF's parse ``body`` to (or the message each raises)."""
+    results = []
+    for parser in (JSONParser(), DRFJSONParser()):
+        try:
+            results.append(parser.parse(io.BytesIO(body), None, {"encoding": encoding}))
+        except ParseError as error:
+            results.append(("ParseError", str(error.detail)))
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"title": "Load test todo", "entityRef": "component:default/alpha"}',
+        '{"title": "caf\u00e9 \u2603 \U0001f600"}'.encode(),
+        b'{"title": "escaped \\u00e9 \\ud83d\\ude00"}',
+        b'[1, 2.5, -0.0, 1e300, true, false, null, "x"]',
+        b'{"a": 1, "a": 2}',
+        b'"just a string"',
+        b'{"n": 123456789012345678901234567890}',
+        b"[18446744073709551615, -9223372036854775808, 1.2345678901234567890123]",
+        b'{"title": "half \\ud800 a pair"}',
+        b"NaN",
+        b'{"x": Infinity}',
+        b"{not json",
+        b"",
+        b'{"title": "x"} trailing',
+        b"\xef\xbb\xbf{}",
+        b'{"bad": "\xff"}',
+    ],
+)
+def test_parses_as_drf_does(body: bytes) -> None:
+    ours, drf = both(body)
+    assert ours == drf
+    assert type(ours) is type(drf)
+
+
+def test_a_body_in_another_charset_is_decoded_with_it() -> None:
+    body = '{"title": "caf\u00e9"}'.encode("latin-1")
+    assert both(body, "latin-1") == ({"title": "caf\u00e9"}, {"title": "caf\u00e9"})
+
+
+def test_an_unknown_charset_is_a_parse_error() -> None:
+    ours, drf = both(b"{}", "no-such-charset")
+    assert ours == drf
+    assert ours[0] == "ParseError"
