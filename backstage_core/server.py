@@ -177,7 +177,12 @@ def preload() -> None:
     share those memory pages with this process until they write to them. Nothing here opens a
     connection or starts a thread: both would be unsafe across a fork. The backend itself starts
     in each worker.
+
+    The garbage collector is off while it loads (imports make many objects and few cycles; the
+    passes the collector would make over the growing heap are a sixth of the start time), then one
+    full collection, and what is left is frozen.
     """
+    gc.disable()
     import django
     from django.apps import apps
 
@@ -195,6 +200,7 @@ def preload() -> None:
                 importlib.import_module(name)
     gc.collect()
     gc.freeze()  # what is loaded now stays: the collector will not touch (and copy) its pages
+    gc.enable()
 
 
 def main(argv: Sequence[str], project_dir: Path | None = None) -> None:
