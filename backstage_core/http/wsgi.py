@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpResponse
 
 from backstage_core.services.definitions import core_services
 
@@ -63,7 +64,16 @@ class BackendWSGIHandler(WSGIHandler):
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         environ[BACKEND_KEY] = self.backend
         environ[ROUTER_KEY] = self.router
-        return super().__call__(environ, start_response)
+        response = super().__call__(environ, start_response)
+        if isinstance(response, HttpResponse):
+            # A body already in memory goes back as a list: the server sends it in one piece
+            # instead of iterating the response (granian hands an iterator to another thread).
+            # The response is closed here, as the server would close it (request_finished).
+            try:
+                return [response.content]
+            finally:
+                response.close()
+        return response
 
     def get_response(self, request: Any) -> Any:
         if self.urlconf is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from typing import Any
 
 import pytest
+from django.core.signals import request_finished
 from django.db import OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path, reverse
 from rest_framework import routers, serializers, viewsets
 from rest_framework.response import Response
@@ -609,3 +611,53 @@ def test_a_root_path_can_only_be_mounted_once(test_backend_factory: Any) -> None
         router.use("/extra/deeper", [])
     with pytest.raises(ValueError, match="^Root router path may not be empty$"):
         router.use("/", [])
+
+
+# -- the WSGI handler ----------------------------------------------------------------------------
+
+
+def test_in_memory_bodies_go_to_the_server_whole_and_streams_as_streams(
+    test_backend_factory: Any,
+) -> None:
+    def stream(request: HttpRequest) -> StreamingHttpResponse:
+        return StreamingHttpResponse(iter([b"one ", b"two"]))
+
+    backend = test_backend_factory(
+        features=[
+            http_plugin(
+                "wsgi", [path("ok", ok), path("stream", stream)], [("/", "unauthenticated")]
+            )
+        ]
+    )
+    handler = backend.server.get_app()
+    finished: list[Any] = []
+
+    def on_finished(**kwargs: Any) -> None:
+        finished.append(kwargs)
+
+    def call(path_info: str) -> tuple[Any, list[Any]]:
+        started: list[Any] = []
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path_info,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(b""),
+        }
+        return handler(environ, lambda status, headers: started.append(status)), started
+
+    request_finished.connect(on_finished)
+    try:
+        body, started = call("/api/wsgi/ok")
+        # A list: the server sends it in one piece; the response was closed before returning it.
+        assert body == [b'{"path": "/api/wsgi/ok"}']
+        assert started == ["200 OK"] and len(finished) == 1
+
+        streamed, started = call("/api/wsgi/stream")
+        assert not isinstance(streamed, list) and len(finished) == 1  # the server closes it
+        assert b"".join(streamed) == b"one two"
+        streamed.close()
+        assert len(finished) == 2
+    finally:
+        request_finished.disconnect(on_finished)
