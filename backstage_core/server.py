@@ -10,6 +10,10 @@ its shutdown hooks run as the worker exits (SIGTERM or SIGINT to the server stop
 Config files given with ``--config`` reach the workers through ``BACKSTAGE_CONFIG_FILES``.
 Collected static files (``staticfiles/``, the admin's) are served by granian itself.
 
+SIGTERM (or SIGINT) stops the workers; one that has not stopped ``--stop-timeout`` seconds later
+(30) is killed, so the server always exits (a worker that got the signal while it was still
+starting would otherwise be waited for forever).
+
 Two request threads per worker on SQLite (the work is CPU-bound Python, and more threads only take
 turns on the GIL; a second one runs while the first waits on a write lock or a checkpoint), four on
 PostgreSQL and MySQL, where requests wait on the network. ``--threads`` sets it.
@@ -56,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=32,
         help="requests a worker takes on before the others wait in the socket's queue (32)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=int,
+        default=30,
+        help="seconds a worker has to stop after SIGTERM before it is killed (30)",
     )
     parser.add_argument("--host", help="address to listen on (backend.listen, else all)")
     parser.add_argument("--port", type=int, help="port to listen on (backend.listen, else 7007)")
@@ -136,6 +146,7 @@ def serve_options(
         "blocking_threads": threads,
         "backpressure": max(options.backpressure, threads),
         "respawn_failed_workers": True,
+        "workers_kill_timeout": options.stop_timeout,
         "websockets": False,
         "log_access": options.access_log,
     }
@@ -157,6 +168,7 @@ def command_line(options: dict[str, Any]) -> list[str]:
         "workers": "--workers",
         "blocking_threads": "--blocking-threads",
         "backpressure": "--backpressure",
+        "workers_kill_timeout": "--workers-kill-timeout",
     }
     for key, flag in flags.items():
         command += [flag, str(options[key])]

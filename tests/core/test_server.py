@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backstage_core.server import command_line, serve_options, wsgi_application
-from tests.helpers import ROOT, write_config
+from tests.helpers import ROOT, free_port, running, server_config, wait_for, write_config
 
 
 def options(tmp_path: Path, data: dict[str, Any], *argv: str, **environ: str) -> Any:
@@ -28,6 +30,8 @@ def test_two_request_threads_per_worker_on_sqlite_four_on_a_database_server(
 ) -> None:
     granian, env, warnings = options(tmp_path, SQLITE, "--workers", "3")
     assert (granian["workers"], granian["blocking_threads"], granian["backpressure"]) == (3, 2, 32)
+    assert granian["workers_kill_timeout"] == 30
+    assert options(tmp_path, SQLITE, "--stop-timeout", "5")[0]["workers_kill_timeout"] == 5
     assert env == {"BACKSTAGE_CONFIG_FILES": str(tmp_path / "app-config.yaml")}
     assert warnings == []
     assert options(tmp_path, PG)[0]["blocking_threads"] == 4
@@ -113,3 +117,22 @@ def test_qcluster_says_when_tasks_run_embedded() -> None:
 
     with pytest.raises(CommandError, match="backend.scheduler.worker is 'django-q'"):
         call_command("qcluster")
+
+
+def test_a_worker_that_does_not_stop_is_killed_after_the_stop_timeout(tmp_path: Path) -> None:
+    port = free_port()
+    config = server_config(tmp_path, port)
+    env = {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "test-only-secret-key-for-serve"}
+    args = ["serve", "--workers", "2", "--stop-timeout", "1", "--config", str(config)]
+    with running(args, settings="settings", env=env) as server:
+        wait_for(f"http://127.0.0.1:{port}/.backstage/health/v1/readiness", process=server)
+        workers = [int(pid) for pid in os.popen(f"pgrep -P {server.pid}").read().split()]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGSTOP)  # it can not act on SIGTERM now
+        began = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+        assert time.monotonic() - began < 10
+        for pid in workers:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
