@@ -167,7 +167,8 @@ class PreparedInsert:
     def _compile(self, alias: str) -> tuple[str, str]:
         from django.db import connections
 
-        key = _key(alias, connections[alias])
+        connection = connections[alias]
+        key = _key(alias, connection)
         compiled = self._compiled.get(key)
         if compiled is None:
             from django.db.models.sql import InsertQuery
@@ -175,7 +176,7 @@ class PreparedInsert:
             query = InsertQuery(self._model)
             query.insert_values(self._fields, [self._model()])
             ((sql, _params),) = query.get_compiler(using=alias).as_sql()
-            compiled = self._compiled[key] = (sql, _driver_sql(connections[alias], sql))
+            compiled = self._compiled[key] = (sql, _driver_sql(connection, sql))
         return compiled
 
     def execute(self, alias: str, **values: Any) -> None:

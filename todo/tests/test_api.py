@@ -16,13 +16,6 @@ ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 JSON = "application/json; charset=utf-8"
 
 
-@pytest.fixture
-def api(test_backend_factory: Any, database_config: dict[str, Any]) -> Any:
-    """The todo API on a test backend, on each database engine in turn."""
-    config = {"backend": {"database": database_config}, "todo": {"allowUnauthenticated": True}}
-    return test_backend_factory(features=["todo"], config=config).client
-
-
 def stored() -> list[dict[str, Any]]:
     """What the todo plugin's database holds, newest first."""
     return list(Todo.objects.values("title", "entity_ref", "completed"))

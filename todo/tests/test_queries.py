@@ -14,12 +14,6 @@ from todo import queries
 from todo.models import Todo
 
 
-@pytest.fixture
-def api(test_backend_factory: Any, database_config: dict[str, Any]) -> Any:
-    config = {"backend": {"database": database_config}, "todo": {"allowUnauthenticated": True}}
-    return test_backend_factory(features=["todo"], config=config).client
-
-
 def test_a_prepared_insert_and_query_store_and_read_a_todo(api: Any) -> None:
     row = queries.create("prepared", "component:default/x", "user:default/me")
     stored = Todo.objects.get(pk=row[0])
