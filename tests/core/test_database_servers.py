@@ -24,7 +24,7 @@ from backstage_core.testing.engines import (
     new_prefix,
     require_service,
 )
-from tests.helpers import ROOT, TcpProxy, write_config
+from tests.helpers import ROOT, TcpProxy, free_port, running, wait_for, write_config
 
 ALPHA = "tests.plugins.alpha.plugin"
 BETA = "tests.plugins.beta.plugin"
@@ -264,6 +264,48 @@ def test_twenty_plugins_under_load_stay_within_the_connection_bound(
     print(f"\n20 plugins, 16 concurrent clients, pool.max={limit}: peak {peak} server connections")
     assert statuses == [200] * 640
     assert 1 <= peak <= limit
+
+
+def test_the_production_server_gives_each_connection_back_when_its_request_ends(
+    postgres: tuple[str, str], tmp_path: Path
+) -> None:
+    """``serve`` does Django's request housekeeping its own way (backstage_core.db.housekeeping):
+    with one connection for four request threads, a connection kept past its request would leave
+    the other threads waiting until they fail (acquireTimeout, a 503)."""
+    url, prefix = postgres
+    port = free_port()
+
+    def configured(pool: dict[str, Any], name: str) -> Path:
+        database = {"client": "pg", "connection": url, "prefix": prefix, "pool": pool}
+        backend = {"baseUrl": f"http://localhost:{port}", "listen": {"port": port}}
+        data = {
+            "backend": {**backend, "database": database},
+            "todo": {"allowUnauthenticated": True},
+        }
+        return write_config(tmp_path, data, name)
+
+    env = {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "test-only-secret-key-for-serve"}
+    migrate = ["migrate", "--verbosity", "0", "--config", str(configured({}, "migrate.yaml"))]
+    with running(migrate, "settings", env) as migrating:
+        assert migrating.wait(timeout=120) == 0, migrating.stdout and migrating.stdout.read()
+    config = configured({"max": 1, "acquireTimeout": "2s"}, "serve.yaml")
+    args = ["serve", "--workers", "1", "--threads", "4", "--config", str(config)]
+    base = f"http://127.0.0.1:{port}"
+    with running(args, settings="settings", env=env) as server:
+        wait_for(f"{base}/.backstage/health/v1/readiness", process=server, timeout=60)
+
+        def client(number: int) -> list[int]:
+            with httpx.Client(base_url=base, timeout=30) as http:
+                statuses = []
+                for i in range(15):
+                    created = http.post("/api/todo/todos", json={"title": f"{number}-{i}"})
+                    statuses += [created.status_code, http.get("/api/todo/todos").status_code]
+                return statuses
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = [status for result in pool.map(client, range(8)) for status in result]
+        assert sorted(set(statuses)) == [200, 201]
+        assert len(httpx.get(f"{base}/api/todo/todos").json()) == 120
 
 
 # -- outages ------------------------------------------------------------------------------------
