@@ -43,21 +43,22 @@ def _remember(sender: Any, connection: Any, **kwargs: Any) -> None:
         _opened.by_alias = {connection.alias: connection}
 
 
-def _request_started(**kwargs: Any) -> None:
-    """``reset_queries`` and ``close_old_connections``, over this thread's connections."""
+def _this_threads_connections() -> Any:
     opened = getattr(_opened, "by_alias", None)
-    if opened:
-        for connection in opened.values():
-            connection.queries_log.clear()
-            connection.close_if_unusable_or_obsolete()
+    return opened.values() if opened else ()
+
+
+def _request_started(**kwargs: Any) -> None:
+    """``reset_queries``, then ``close_old_connections``, over this thread's connections."""
+    for connection in _this_threads_connections():
+        connection.queries_log.clear()
+    _request_finished()
 
 
 def _request_finished(**kwargs: Any) -> None:
     """``close_old_connections``, over this thread's connections."""
-    opened = getattr(_opened, "by_alias", None)
-    if opened:
-        for connection in opened.values():
-            connection.close_if_unusable_or_obsolete()
+    for connection in _this_threads_connections():
+        connection.close_if_unusable_or_obsolete()
 
 
 def install() -> None:
