@@ -130,12 +130,7 @@ class PreparedQuery:
             self._compiled[key] = compiled
         return compiled
 
-    def fetch(self, alias: str, **values: Any) -> list[tuple[Any, ...]]:
-        """The rows of the query on database ``alias`` with these parameter values."""
-        from django.db import connections
-
-        sql, driver_sql, slots = self._compile(alias)
-        connection = connections[alias]
+    def _params(self, connection: Any, slots: list[Any], values: dict[str, Any]) -> list[Any]:
         params = []
         for slot in slots:
             if isinstance(slot, _Sentinel):
@@ -146,7 +141,24 @@ class PreparedQuery:
                 )
             else:
                 params.append(slot)
-        return _run(connection, sql, driver_sql, params, fetch=True)
+        return params
+
+    def statement(self, alias: str, **values: Any) -> tuple[str, list[Any]]:
+        """The SQL (with Django's ``%s`` placeholders) and parameters ``fetch`` would run."""
+        from django.db import connections
+
+        sql, _driver_sql, slots = self._compile(alias)
+        return sql, self._params(connections[alias], slots, values)
+
+    def fetch(self, alias: str, **values: Any) -> list[tuple[Any, ...]]:
+        """The rows of the query on database ``alias`` with these parameter values."""
+        from django.db import connections
+
+        sql, driver_sql, slots = self._compile(alias)
+        connection = connections[alias]
+        return _run(
+            connection, sql, driver_sql, self._params(connection, slots, values), fetch=True
+        )
 
 
 class PreparedInsert:
