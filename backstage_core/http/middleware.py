@@ -28,6 +28,8 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 from django.middleware.http import ConditionalGetMiddleware as DjangoConditionalGetMiddleware
 
+from backstage_core.errors import ServiceUnavailableError
+from backstage_core.http.errors import error_response
 from backstage_core.http.wsgi import router_for_request
 
 __all__ = [
@@ -120,11 +122,24 @@ class PluginChainMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
-        mount = router_for_request(request).find_mount(path)
+        router = router_for_request(request)
+        mount = router.find_mount(path)
         if mount is None:
             if path.startswith(HEALTH_PREFIX):
                 request.backstage_api = True  # type: ignore[attr-defined]
-            return self.get_response(request)
+                return self.get_response(request)
+            if router.starting:
+                # Its plugin may not have mounted yet: wait, as for a plugin that is starting.
+                if not router.hold_while_starting():
+                    return error_response(
+                        request,
+                        ServiceUnavailableError("Service has not started up yet"),
+                        logger=router.logger,
+                        show_stack=False,
+                    )
+                mount = router.find_mount(path)
+            if mount is None:
+                return self.get_response(request)
         request.backstage_api = True  # type: ignore[attr-defined]
         request.backstage_mount = mount  # type: ignore[attr-defined]
         request.backstage_errors = lambda exc: mount.error_response(request, exc)  # type: ignore[attr-defined]

@@ -230,10 +230,12 @@ def _normalize_root_path(path: str) -> str:
 class RootHttpRouter:
     """The root router: what is mounted where, the URL conf generated from it and the headers."""
 
-    def __init__(self, config: Any, logger: Any, health: Any) -> None:
+    def __init__(self, config: Any, logger: Any, health: Any, lifecycle: Any = None) -> None:
         self.config = config
         self.logger = logger
         self.health = health
+        self.lifecycle = lifecycle
+        self.startup_pause = startup_pause(config).total_seconds()
         self.security_headers = security_headers(config.get_optional_config("backend"))
         self.health_headers = _health_headers(config)
         self.version = 0
@@ -265,6 +267,20 @@ class RootHttpRouter:
     def changed(self) -> None:
         self.version += 1
         clear_url_caches()
+
+    @property
+    def starting(self) -> bool:
+        """Whether the backend is still starting (its plugins may not have mounted yet)."""
+        return self.lifecycle is not None and self.lifecycle.state == "init"
+
+    def hold_while_starting(self) -> bool:
+        """Wait for the backend to finish starting, at most ``startupRequestPauseTimeout``.
+
+        For a request that matched nothing while the plugins are still mounting their routes:
+        with several worker processes, another worker's readiness may already say 200. False
+        if the backend is still starting when the time is up."""
+        wait = getattr(self.lifecycle, "wait_while_starting", None)
+        return wait(self.startup_pause) if wait is not None else True
 
     @property
     def mounts(self) -> list[PluginMount]:
@@ -314,11 +330,20 @@ def _health_headers(config: Any) -> list[tuple[str, str]]:
     return result
 
 
+def startup_pause(config: Any) -> timedelta:
+    """``backend.lifecycle.startupRequestPauseTimeout``: how long a request waits for a start."""
+    if config.has("backend.lifecycle.startupRequestPauseTimeout"):
+        return read_duration_from_config(config, "backend.lifecycle.startupRequestPauseTimeout")
+    return DEFAULT_STARTUP_PAUSE
+
+
 def root_http_router_factory() -> ServiceFactory:
     """The root HTTP router; also adds ``backend.lifecycle.serverShutdownDelay`` before shutdown."""
 
     def factory(config: Any, logger: Any, lifecycle: Any, health: Any) -> RootHttpRouter:
-        router = RootHttpRouter(config, logger.child({"service": "rootHttpRouter"}), health)
+        router = RootHttpRouter(
+            config, logger.child({"service": "rootHttpRouter"}), health, lifecycle
+        )
         if config.has("backend.lifecycle.serverShutdownDelay"):
             delay = read_duration_from_config(config, "backend.lifecycle.serverShutdownDelay")
             lifecycle.add_before_shutdown_hook(lambda: asyncio.sleep(delay.total_seconds()))
@@ -349,12 +374,7 @@ def http_router_factory(*, get_path: Callable[[str], str] = default_get_path) ->
         logger: Any,
     ) -> HttpRouter:
         plugin_id = plugin.get_id()
-        timeout = DEFAULT_STARTUP_PAUSE
-        if config.has("backend.lifecycle.startupRequestPauseTimeout"):
-            timeout = read_duration_from_config(
-                config, "backend.lifecycle.startupRequestPauseTimeout"
-            )
-        gate = RequestGate(timeout)
+        gate = RequestGate(startup_pause(config))
         lifecycle.on_state_change(gate.set_state)
         disabled = bool(
             config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy")

@@ -12,6 +12,7 @@ hooks right after its init), then the root startup hooks. On shutdown: root befo
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -82,6 +83,7 @@ class RootLifecycle:
 
     def __init__(self, logger: Any) -> None:
         self.state: State = "init"
+        self._state_changed = threading.Condition()
         self._startup = HookRunner(
             "startup", logger, "Attempted to add startup hook after startup has completed"
         )
@@ -103,18 +105,28 @@ class RootLifecycle:
     def add_shutdown_hook(self, fn: Hook, logger: Any = None) -> None:
         self._shutdown.add(*_unpack(fn, logger))
 
+    def _set_state(self, state: State) -> None:
+        with self._state_changed:
+            self.state = state
+            self._state_changed.notify_all()
+
+    def wait_while_starting(self, timeout: float) -> bool:
+        """Block while the backend is starting, at most ``timeout`` seconds; False if it still is."""
+        with self._state_changed:
+            return self._state_changed.wait_for(lambda: self.state != "init", timeout=timeout)
+
     async def startup(self) -> list[BaseException]:
         failures = await self._startup.run()
         if self.state == "init":
-            self.state = "up"
+            self._set_state("up")
         return failures
 
     async def before_shutdown(self) -> list[BaseException]:
-        self.state = "down"
+        self._set_state("down")
         return await self._before_shutdown.run()
 
     async def shutdown(self) -> list[BaseException]:
-        self.state = "down"
+        self._set_state("down")
         return await self._shutdown.run()
 
 

@@ -476,6 +476,53 @@ def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_th
         starting.join()
 
 
+def test_a_request_that_matches_no_route_while_the_backend_starts_waits_for_it(
+    test_backend_factory: Any,
+) -> None:
+    """With several workers, a client may see another worker's readiness say 200 and reach one
+    whose plugins have not mounted their routes yet: such a request is held, as for a plugin
+    that is starting, instead of falling through to a 404 (or Django's CSRF 403 for a POST)."""
+    import httpx
+
+    release = threading.Event()
+
+    def register(env: Any) -> None:
+        def init(root_router: Any) -> None:
+            release.wait(10)
+            root_router.use("/late", [path("thing", ok)])
+
+        env.register_init(deps={"root_router": core_services.root_http_router}, init=init)
+
+    features = [create_backend_plugin(plugin_id="late", register=register, django_app=None)]
+    config = {"backend": {"lifecycle": {"startupRequestPauseTimeout": "300ms"}}}
+    backend = test_backend_factory(features=features, config=config, start=False)
+    url = backend.url
+    starting = threading.Thread(target=backend.backend.start)
+    starting.start()
+    try:
+        held = httpx.get(f"{url}/late/thing", timeout=10)
+        assert held.status_code == 503
+        assert held.json()["error"] == {
+            "name": "ServiceUnavailableError",
+            "message": "Service has not started up yet",
+        }
+        waiting: dict[str, Any] = {}
+        request = threading.Thread(
+            target=lambda: waiting.update(response=httpx.get(f"{url}/late/thing", timeout=10))
+        )
+        request.start()
+        release.set()
+        request.join()
+        starting.join()
+        assert waiting["response"].status_code == 200
+        assert waiting["response"].json() == {"path": "/late/thing"}
+        # Health checks are never held.
+        assert httpx.get(f"{url}/.backstage/health/v1/liveness").status_code == 200
+    finally:
+        release.set()
+        starting.join()
+
+
 def test_shutdown_turns_readiness_and_plugin_routes_to_503(test_backend_factory: Any) -> None:
     in_hook = threading.Event()
     release = threading.Event()
