@@ -408,9 +408,10 @@ def test_unknown_paths_are_a_404_with_an_empty_body(test_backend_factory: Any) -
         features=[http_plugin("open", [path("thing", ok)], [("/", "unauthenticated")])]
     )
     for url in ("/api/open/nothing", "/api/unknown-plugin/x", "/nothing", "/api/OPEN/thing"):
-        response = backend.client.get(url)
-        assert (response.status_code, response.content) == (404, b""), url
-        assert "content-type" not in response.headers
+        for method in ("GET", "POST", "DELETE"):
+            response = backend.client.request(method, url)
+            assert (response.status_code, response.content) == (404, b""), (method, url)
+            assert "content-type" not in response.headers
 
 
 # -- health and lifecycle ----------------------------------------------------------------------
