@@ -271,7 +271,7 @@ class RootHttpRouter:
     @property
     def starting(self) -> bool:
         """Whether the backend is still starting (its plugins may not have mounted yet)."""
-        return self.lifecycle is not None and self.lifecycle.state == "init"
+        return bool(getattr(self.lifecycle, "starting", False))
 
     def hold_while_starting(self) -> bool:
         """Wait for the backend to finish starting, at most ``startupRequestPauseTimeout``.

@@ -83,6 +83,8 @@ class RootLifecycle:
 
     def __init__(self, logger: Any) -> None:
         self.state: State = "init"
+        #: True from the moment the backend begins to start until it is up (or stopping).
+        self.starting = False
         self._state_changed = threading.Condition()
         self._startup = HookRunner(
             "startup", logger, "Attempted to add startup hook after startup has completed"
@@ -105,9 +107,15 @@ class RootLifecycle:
     def add_shutdown_hook(self, fn: Hook, logger: Any = None) -> None:
         self._shutdown.add(*_unpack(fn, logger))
 
+    def begin_startup(self) -> None:
+        """The backend has begun to start (its plugins are about to initialize)."""
+        if self.state == "init":
+            self.starting = True
+
     def _set_state(self, state: State) -> None:
         with self._state_changed:
             self.state = state
+            self.starting = False
             self._state_changed.notify_all()
 
     def wait_while_starting(self, timeout: float) -> bool:

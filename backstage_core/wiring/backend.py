@@ -443,6 +443,9 @@ class Backend:
         root_logger = await self._registry.get(core_services.root_logger)
         self._install_error_hooks(root_logger)
         await self._registry.initialize_eager_services("root")
+        root_lifecycle = await self._registry.get(core_services.root_lifecycle)
+        if hasattr(root_lifecycle, "begin_startup"):  # requests that match no route wait now
+            root_lifecycle.begin_startup()
 
         plugin_inits: dict[str, _Init] = {}
         module_inits: dict[str, dict[str, _Init]] = {}
