@@ -25,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backstage_core.errors import NotAllowedError
+from backstage_core.http.renderers import api_response
 from backstage_core.http.urls import not_found
 from backstage_core.permissions import (
     AuthorizeResult,
@@ -128,7 +129,7 @@ class TodoViewSet(viewsets.ViewSet):
             if entity_ref:
                 todos = todos.filter(entity_ref=entity_ref)
             rows = list(queries.as_rows(todos))
-        return Response(todos_json(rows))
+        return api_response(self.request, todos_json(rows))
 
     def page(self, params: Any, entity_ref: str | None, condition: Any) -> Response:
         """``?limit=N[&cursor=C]``: N todos, and a ``Link`` to the next page when there is one."""
@@ -146,7 +147,7 @@ class TodoViewSet(viewsets.ViewSet):
             except queries.InvalidCursor:
                 return error("cursor is invalid", status.HTTP_400_BAD_REQUEST)
         rows, following = queries.page(int(limits[0]), cursor, entity_ref, condition)
-        response = Response(todos_json(rows))
+        response = api_response(self.request, todos_json(rows))
         if following is not None:
             query = params.copy()
             query["cursor"] = following.encode()
@@ -164,7 +165,7 @@ class TodoViewSet(viewsets.ViewSet):
             todo = Todo.objects.get(pk=todo_id)  # conditions are about the model
             if not allows(decision, todo):
                 raise deny()
-        return Response(todo_json(row))
+        return api_response(request, todo_json(row))
 
     def create(self, request: Request) -> Response:
         body = json_body(request)
@@ -185,7 +186,7 @@ class TodoViewSet(viewsets.ViewSet):
         created_by = principal.user_entity_ref if principal.type == "user" else None
         self.logger.info(f'Creating todo: "{title}"{f" for {entity_ref}" if entity_ref else ""}')
         row = queries.create(title, entity_ref, created_by)
-        return Response(todo_json(row), status=status.HTTP_201_CREATED)
+        return api_response(request, todo_json(row), status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         body = json_body(request)
@@ -209,7 +210,7 @@ class TodoViewSet(viewsets.ViewSet):
                 todo.save(
                     update_fields=[{"title": "title", "completed": "completed"}[k] for k in changes]
                 )
-        return Response(TodoSerializer(todo).data)
+        return api_response(request, TodoSerializer(todo).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
         todo_id = parse_id(pk)

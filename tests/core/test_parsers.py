@@ -59,3 +59,50 @@ def test_an_unknown_charset_is_a_parse_error() -> None:
     ours, drf = both(b"{}", "no-such-charset")
     assert ours == drf
     assert ours[0] == "ParseError"
+
+
+class _Parser:
+    def __init__(self, media_type: str) -> None:
+        self.media_type = media_type
+
+
+class _Request:
+    def __init__(self, content_type: str) -> None:
+        self.content_type = content_type
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/plain",
+        "*/*",
+        "application/*",
+        "",
+    ],
+)
+@pytest.mark.parametrize(
+    "media_types",
+    [
+        ["application/json"],
+        ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
+        ["multipart/form-data", "application/json"],
+        ["*/*", "application/json"],
+        ["application/*", "text/plain"],
+        ["application/json; version=2", "application/json"],
+        ["text/plain", "application/x-www-form-urlencoded"],
+    ],
+)
+def test_the_parser_chosen_is_drfs_choice(content_type: str, media_types: list[str]) -> None:
+    from rest_framework.negotiation import DefaultContentNegotiation
+
+    from backstage_core.http.renderers import ContentNegotiation
+
+    parsers = [_Parser(m) for m in media_types]
+    request = _Request(content_type)
+    expected = DefaultContentNegotiation().select_parser(request, parsers)
+    assert ContentNegotiation().select_parser(request, parsers) is expected

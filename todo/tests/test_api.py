@@ -401,6 +401,12 @@ def test_the_browsable_api_answers_browsers_with_html(api: Any) -> None:
     assert html.headers["content-type"].startswith("text/html")
     assert "shown in html" in html.text and "Django REST framework" in html.text
     assert api.get("/api/todo/todos", headers={"Accept": "*/*"}).headers["content-type"] == JSON
+    # DRF's ?format= picks a renderer whatever the Accept header says.
+    chosen = api.get("/api/todo/todos?format=api", headers={"Accept": "*/*"})
+    assert chosen.headers["content-type"].startswith("text/html")
+    assert "shown in html" in chosen.text
+    plain = api.get("/api/todo/todos?entityRef=x", headers={"Accept": "*/*"})
+    assert (plain.headers["content-type"], plain.json()) == (JSON, [])
 
 
 def test_lists_show_every_change_at_once(api: Any) -> None:
