@@ -12,6 +12,7 @@ path); the plugin's routes; one error handler writing Backstage's error envelope
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -267,6 +268,17 @@ class RootHttpRouter:
     def changed(self) -> None:
         self.version += 1
         clear_url_caches()
+
+    @functools.cached_property
+    def security_header_entries(self) -> list[tuple[str, tuple[str, str]]]:
+        """``security_headers`` as Django's ``ResponseHeaders`` stores them (lowercase name ->
+        (name, value)), checked and encoded once instead of on every response."""
+        from django.http.response import ResponseHeaders
+
+        converted = ResponseHeaders({})
+        for name, value in self.security_headers:
+            converted[name] = value
+        return list(converted._store.items())
 
     @property
     def starting(self) -> bool:

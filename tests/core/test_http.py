@@ -584,6 +584,22 @@ def test_security_headers_are_on_every_response(test_backend_factory: Any) -> No
         assert "access-control-allow-origin" not in headers
 
 
+def test_a_security_header_a_view_sets_is_kept(test_backend_factory: Any) -> None:
+    def framed(request: HttpRequest) -> HttpResponse:
+        response = JsonResponse({})
+        response["x-frame-options"] = "DENY"  # any spelling of the name
+        response["Content-Security-Policy"] = "default-src 'none'"
+        return response
+
+    backend = test_backend_factory(
+        features=[http_plugin("own", [path("framed", framed)], [("/", "unauthenticated")])]
+    )
+    response = backend.client.get("/api/own/framed")
+    assert response.headers.get_list("x-frame-options") == ["DENY"]
+    assert response.headers.get_list("content-security-policy") == ["default-src 'none'"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 def test_csp_and_referrer_policy_follow_config(test_backend_factory: Any) -> None:
     config = {
         "backend": {
