@@ -105,8 +105,10 @@ def start_in_background(backend: Any, *, exit_on_failure: bool = True) -> thread
 def get_wsgi_application(backend: Any = None, *, start: bool = True) -> BackendWSGIHandler:
     """The WSGI application for ``backend`` (the project's by default), started in the background."""
     import django
+    from django.apps import apps
 
-    django.setup(set_prefix=False)
+    if not apps.ready:  # a worker of `manage.py serve` has it set up already (logging and all)
+        django.setup(set_prefix=False)
     if backend is None:
         from backstage_core.runtime import get_default_backend
 
