@@ -208,9 +208,9 @@ def preload() -> None:
     from backstage_core.runtime import default_service_factories
 
     default_service_factories()  # imports every core service's module
-    from django.db.migrations.loader import MigrationLoader
+    from backstage_core.services.database import _disk_graph
 
-    MigrationLoader(None, ignore_no_migrations=True)  # imports every app's migrations
+    _disk_graph()  # imports every app's migrations; each start checks its databases against it
     for app in apps.get_app_configs():
         for submodule in ("plugin", "urls"):
             name = f"{app.name}.{submodule}"

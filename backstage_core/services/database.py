@@ -21,6 +21,7 @@ with "database is locked".
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import uuid
@@ -210,6 +211,9 @@ class DatabaseManager:
         from django.db.migrations.executor import MigrationExecutor
 
         connection = connections[alias]
+        if _up_to_date(connection, app_labels):
+            connection.close()
+            return []
         with migration_lock(connection):
             executor = MigrationExecutor(connection)
             leaves = executor.loader.graph.leaf_nodes()
@@ -268,6 +272,56 @@ class PluginDatabase:
     def migrate(self) -> list[str]:
         """Apply the plugin's Django migrations to its database."""
         return self._manager.migrate(self.alias, self.app_labels)
+
+
+_disk_graphs: dict[tuple[Any, ...], Any] = {}
+_disk_graphs_lock = threading.Lock()
+
+
+def _disk_graph() -> Any:
+    """The migration graph on disk (no database's state), built once per set of installed apps.
+
+    ``manage.py serve`` builds it before forking its workers, which share it."""
+    from django.apps import apps
+    from django.conf import settings
+    from django.db.migrations.loader import MigrationLoader
+
+    key = (
+        tuple((app.label, app.name, _mtime(app.path)) for app in apps.get_app_configs()),
+        repr(getattr(settings, "MIGRATION_MODULES", {})),
+    )
+    graph = _disk_graphs.get(key)
+    if graph is None:
+        with _disk_graphs_lock:
+            graph = _disk_graphs.get(key)
+            if graph is None:
+                graph = _disk_graphs[key] = MigrationLoader(None, ignore_no_migrations=True).graph
+    return graph
+
+
+def _mtime(app_path: str) -> int:
+    """When the app's migrations directory last changed (a migration written since counts)."""
+    try:
+        return os.stat(os.path.join(app_path, "migrations")).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _up_to_date(connection: Any, app_labels: list[str] | None) -> bool:
+    """Whether every migration ``migrate`` would plan for these apps (with what they depend on)
+    is recorded as applied on ``connection``: then there is nothing to lock or to plan.
+
+    A start finds its databases migrated almost always; Django's executor would build the whole
+    graph from disk again (reloading the migration packages) for each plugin's database. A
+    database this cannot vouch for (a squashed migration recorded only by its parts, say) goes
+    through the executor as before."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    graph = _disk_graph()
+    targets = [key for key in graph.leaf_nodes() if app_labels is None or key[0] in app_labels]
+    needed = {node for target in targets for node in graph.forwards_plan(target)}
+    applied = MigrationRecorder(connection).applied_migrations()
+    return needed.issubset(applied)
 
 
 def _identity(entry: Mapping[str, Any]) -> tuple[Any, ...]:

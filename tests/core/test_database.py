@@ -92,6 +92,29 @@ def test_migrations_are_skipped_where_config_says(
     assert "notes" not in tables("beta")
 
 
+def test_a_start_applies_the_migrations_a_database_lacks_and_only_those(
+    test_backend_factory: Any, database_config: dict[str, Any]
+) -> None:
+    """A database with every migration recorded is left alone (no lock, no executor); one that
+    lacks some, as after an upgrade, gets them."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    from backstage_core.services.database import _up_to_date
+
+    config = {**with_database(database_config), "todo": {"allowUnauthenticated": True}}
+    backend = test_backend_factory(features=["todo"], config=config)
+    database = database_of(backend, "todo")
+    connection = connections[database.alias]
+    assert _up_to_date(connection, ["todo"])
+    assert database.migrate() == []
+
+    MigrationExecutor(connection).migrate([("todo", "0002_created_by")])  # as before an upgrade
+    assert not _up_to_date(connection, ["todo"])
+    assert database.migrate() == ["todo.0003_ascending_indexes"]
+    assert _up_to_date(connection, ["todo"])
+    assert backend.client.post("/api/todo/todos", json={"title": "after"}).status_code == 201
+
+
 def test_skip_migrations_for_every_plugin(
     test_backend_factory: Any, database_config: dict[str, Any]
 ) -> None:
