@@ -389,7 +389,13 @@ def main() -> None:
                 servers.append(Ours("PostgreSQL", pg[0], cleanup=pg[1]))
         for server in servers:
             print(f"round {round_number}/{args.runs}: {server.name} ...", file=sys.stderr)
-            results.append(measure(server, args.duration))
+            result = measure(server, args.duration)
+            results.append(result)
+            rates = ", ".join(f"{name} {case['rps']:,.0f}" for name, case in result.cases.items())
+            print(
+                f"  start {result.start_s:.2f} s, {result.idle_pss_mib:.0f} MiB; req/s: {rates}",
+                file=sys.stderr,
+            )
 
     summary = summarize(results)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
