@@ -21,6 +21,7 @@ from importlib import import_module
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, clear_url_caches, include, re_path
+from django.urls.resolvers import RoutePattern
 
 from backstage_core.config.duration import read_duration_from_config
 from backstage_core.environment import is_development
@@ -320,10 +321,36 @@ class RootHttpRouter:
             patterns.append(
                 re_path(
                     rf"^{re.escape(mount.path.lstrip('/'))}/",
-                    include((list(mount.patterns), mount.plugin_id), namespace=mount.plugin_id),
+                    include(
+                        (_dot_routes_grouped(list(mount.patterns)), mount.plugin_id),
+                        namespace=mount.plugin_id,
+                    ),
                 )
             )
         return patterns
+
+
+def _starts_with_a_dot(pattern: Any) -> bool:
+    """Whether a pattern only matches paths that start with ``.`` (``.backstage/...``)."""
+    text = str(pattern.pattern).removeprefix("^")
+    if isinstance(pattern.pattern, RoutePattern):
+        return text.startswith(".")
+    return text.startswith("\\.")
+
+
+def _dot_routes_grouped(patterns: Patterns) -> Patterns:
+    """A plugin's routes, with the leading run that only matches ``.backstage/...`` and
+    ``.well-known/...`` (what the core services add before the plugin's own) behind one check.
+
+    Django tries a plugin's patterns in order; a request for one of the plugin's own routes would
+    otherwise be matched against each of those first. Same order, same names (the group has no
+    namespace of its own); the group's prefix is a lookahead, so the routes see the same path."""
+    lead = 0
+    while lead < len(patterns) and _starts_with_a_dot(patterns[lead]):
+        lead += 1
+    if lead < 2:
+        return patterns
+    return [re_path(r"^(?=\.)", include(patterns[:lead])), *patterns[lead:]]
 
 
 def _health_headers(config: Any) -> list[tuple[str, str]]:

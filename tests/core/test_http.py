@@ -725,3 +725,18 @@ def test_in_memory_bodies_go_to_the_server_whole_and_streams_as_streams(
         assert len(finished) == 2
     finally:
         request_finished.disconnect(on_finished)
+
+
+def test_core_routes_before_a_plugins_own_are_grouped_behind_one_check() -> None:
+    from django.urls import URLResolver, path, re_path
+
+    from backstage_core.services.http_router import _dot_routes_grouped
+
+    core = [path(".backstage/a", ok, name="a"), re_path(r"^\.well-known/b$", ok, name="b")]
+    own = [path("things", ok, name="things"), path(".backstage/late", ok, name="late")]
+    grouped = _dot_routes_grouped([*core, *own])
+    assert isinstance(grouped[0], URLResolver) and grouped[0].url_patterns == core
+    assert grouped[1:] == own  # the plugin's own routes stay in order after them
+    catch_all = re_path(r"^.*$", ok)  # an unescaped dot matches any path: never grouped
+    assert _dot_routes_grouped([catch_all, *core]) == [catch_all, *core]
+    assert _dot_routes_grouped([core[0], *own]) == [core[0], *own]  # one is not worth a group
