@@ -118,6 +118,10 @@ def test_newest_first_reads_walk_an_index_without_sorting(
     alias = queries.alias()
     sql, params = query.statement(alias, **values)
     connection = connections[alias]
+    if connection.vendor == "mysql" and "LIMIT" not in sql:
+        # MariaDB reads a whole table (no LIMIT) by a scan and a sort as a matter of cost; bounded,
+        # as every page is, the index order must serve it.
+        sql = f"{sql} LIMIT 100"
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # On a table this small a sequential scan would be cheaper: ask for the index's plan.
@@ -127,9 +131,5 @@ def test_newest_first_reads_walk_an_index_without_sorting(
         cursor.execute(f"{explain} {sql}", params)
         columns = [c[0] for c in cursor.description]
         plan = "\n".join(str(dict(zip(columns, row, strict=True))) for row in cursor.fetchall())
-    if connection.vendor == "mysql" and shape == "all":
-        pytest.skip(
-            "MariaDB reads a whole table (no LIMIT) by a scan and a sort, whatever the indexes"
-        )
     assert "todos_newest_first" in plan or "todos_entity_newest_first" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan and "filesort" not in plan, plan
