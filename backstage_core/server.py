@@ -208,9 +208,9 @@ def preload() -> None:
     from backstage_core.runtime import default_service_factories
 
     default_service_factories()  # imports every core service's module
-    from backstage_core.services.database import _disk_graph
+    from backstage_core.services.database import migration_graph
 
-    _disk_graph()  # imports every app's migrations; each start checks its databases against it
+    migration_graph()  # imports every app's migrations; each start checks its databases against it
     for app in apps.get_app_configs():
         for submodule in ("plugin", "urls"):
             name = f"{app.name}.{submodule}"

@@ -274,11 +274,11 @@ class PluginDatabase:
         return self._manager.migrate(self.alias, self.app_labels)
 
 
-_disk_graphs: dict[tuple[Any, ...], Any] = {}
-_disk_graphs_lock = threading.Lock()
+_migration_graphs: dict[tuple[Any, ...], Any] = {}
+_migration_graphs_lock = threading.Lock()
 
 
-def _disk_graph() -> Any:
+def migration_graph() -> Any:
     """The migration graph on disk (no database's state), built once per set of installed apps.
 
     ``manage.py serve`` builds it before forking its workers, which share it."""
@@ -290,12 +290,14 @@ def _disk_graph() -> Any:
         tuple((app.label, app.name, _mtime(app.path)) for app in apps.get_app_configs()),
         repr(getattr(settings, "MIGRATION_MODULES", {})),
     )
-    graph = _disk_graphs.get(key)
+    graph = _migration_graphs.get(key)
     if graph is None:
-        with _disk_graphs_lock:
-            graph = _disk_graphs.get(key)
+        with _migration_graphs_lock:
+            graph = _migration_graphs.get(key)
             if graph is None:
-                graph = _disk_graphs[key] = MigrationLoader(None, ignore_no_migrations=True).graph
+                graph = _migration_graphs[key] = MigrationLoader(
+                    None, ignore_no_migrations=True
+                ).graph
     return graph
 
 
@@ -317,7 +319,7 @@ def _up_to_date(connection: Any, app_labels: list[str] | None) -> bool:
     through the executor as before."""
     from django.db.migrations.recorder import MigrationRecorder
 
-    graph = _disk_graph()
+    graph = migration_graph()
     targets = [key for key in graph.leaf_nodes() if app_labels is None or key[0] in app_labels]
     needed = {node for target in targets for node in graph.forwards_plan(target)}
     applied = MigrationRecorder(connection).applied_migrations()

@@ -425,6 +425,18 @@ def test_health_endpoints(test_backend_factory: Any) -> None:
         assert response.headers["x-health"] == "yes"
 
 
+def get_while_releasing(url: str, release: threading.Event) -> Any:
+    """GET ``url`` from another thread, let the held start go on, and return the response."""
+    import httpx
+
+    waiting: dict[str, Any] = {}
+    request = threading.Thread(target=lambda: waiting.update(response=httpx.get(url, timeout=10)))
+    request.start()
+    release.set()
+    request.join()
+    return waiting["response"]
+
+
 def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_then(
     test_backend_factory: Any,
 ) -> None:
@@ -462,15 +474,9 @@ def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_th
             pass  # its own plugin starts without waiting for the other
         assert httpx.get(f"{url}/api/slow/thing").status_code == 200
 
-        waiting: dict[str, Any] = {}
-        request = threading.Thread(
-            target=lambda: waiting.update(response=httpx.get(f"{url}/api/late/thing", timeout=10))
-        )
-        request.start()
-        release.set()
-        request.join()
+        response = get_while_releasing(f"{url}/api/late/thing", release)
         starting.join()
-        assert waiting["response"].status_code == 200
+        assert response.status_code == 200
         assert httpx.get(f"{url}/.backstage/health/v1/readiness").status_code == 200
     finally:
         release.set()
@@ -507,16 +513,9 @@ def test_a_request_that_matches_no_route_while_the_backend_starts_waits_for_it(
             "name": "ServiceUnavailableError",
             "message": "Service has not started up yet",
         }
-        waiting: dict[str, Any] = {}
-        request = threading.Thread(
-            target=lambda: waiting.update(response=httpx.get(f"{url}/late/thing", timeout=10))
-        )
-        request.start()
-        release.set()
-        request.join()
+        response = get_while_releasing(f"{url}/late/thing", release)
         starting.join()
-        assert waiting["response"].status_code == 200
-        assert waiting["response"].json() == {"path": "/late/thing"}
+        assert (response.status_code, response.json()) == (200, {"path": "/late/thing"})
         # Health checks are never held.
         assert httpx.get(f"{url}/.backstage/health/v1/liveness").status_code == 200
     finally:
