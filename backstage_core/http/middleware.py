@@ -28,7 +28,6 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 from django.middleware.http import ConditionalGetMiddleware as DjangoConditionalGetMiddleware
 
-from backstage_core.errors import ServiceUnavailableError
 from backstage_core.http.errors import error_response
 from backstage_core.http.wsgi import router_for_request
 
@@ -140,13 +139,10 @@ class PluginChainMiddleware:
                 return self.get_response(request)
             if router.starting:
                 # Its plugin may not have mounted yet: wait, as for a plugin that is starting.
-                if not router.hold_while_starting():
-                    return error_response(
-                        request,
-                        ServiceUnavailableError("Service has not started up yet"),
-                        logger=router.logger,
-                        show_stack=False,
-                    )
+                try:
+                    router.start_gate.check()
+                except Exception as exc:
+                    return error_response(request, exc, logger=router.logger, show_stack=False)
                 mount = router.find_mount(path)
             if mount is None:
                 return self.get_response(request)

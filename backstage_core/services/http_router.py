@@ -237,7 +237,11 @@ class RootHttpRouter:
         self.logger = logger
         self.health = health
         self.lifecycle = lifecycle
-        self.startup_pause = startup_pause(config).total_seconds()
+        #: Holds a request that matched no route while the backend starts (see ``starting``).
+        self.start_gate = RequestGate(startup_pause(config))
+        if lifecycle is not None and hasattr(lifecycle, "on_state_change"):
+            self.start_gate.set_state(lifecycle.state)
+            lifecycle.on_state_change(self.start_gate.set_state)
         self.security_headers = security_headers(config.get_optional_config("backend"))
         self.health_headers = _health_headers(config)
         self.version = 0
@@ -283,17 +287,9 @@ class RootHttpRouter:
 
     @property
     def starting(self) -> bool:
-        """Whether the backend is still starting (its plugins may not have mounted yet)."""
+        """Whether the backend is still starting (its plugins may not have mounted yet): with
+        several worker processes, another worker's readiness may already say 200."""
         return bool(getattr(self.lifecycle, "starting", False))
-
-    def hold_while_starting(self) -> bool:
-        """Wait for the backend to finish starting, at most ``startupRequestPauseTimeout``.
-
-        For a request that matched nothing while the plugins are still mounting their routes:
-        with several worker processes, another worker's readiness may already say 200. False
-        if the backend is still starting when the time is up."""
-        wait = getattr(self.lifecycle, "wait_while_starting", None)
-        return wait(self.startup_pause) if wait is not None else True
 
     @property
     def mounts(self) -> list[PluginMount]:

@@ -12,7 +12,6 @@ hooks right after its init), then the root startup hooks. On shutdown: root befo
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -85,7 +84,7 @@ class RootLifecycle:
         self.state: State = "init"
         #: True from the moment the backend begins to start until it is up (or stopping).
         self.starting = False
-        self._state_changed = threading.Condition()
+        self._listeners: list[Callable[[State], None]] = []
         self._startup = HookRunner(
             "startup", logger, "Attempted to add startup hook after startup has completed"
         )
@@ -112,16 +111,15 @@ class RootLifecycle:
         if self.state == "init":
             self.starting = True
 
-    def _set_state(self, state: State) -> None:
-        with self._state_changed:
-            self.state = state
-            self.starting = False
-            self._state_changed.notify_all()
+    def on_state_change(self, listener: Callable[[State], None]) -> None:
+        """Be told when the backend is up or down (the root router's request gate listens)."""
+        self._listeners.append(listener)
 
-    def wait_while_starting(self, timeout: float) -> bool:
-        """Block while the backend is starting, at most ``timeout`` seconds; False if it still is."""
-        with self._state_changed:
-            return self._state_changed.wait_for(lambda: self.state != "init", timeout=timeout)
+    def _set_state(self, state: State) -> None:
+        self.state = state
+        self.starting = False
+        for listener in self._listeners:
+            listener(state)
 
     async def startup(self) -> list[BaseException]:
         failures = await self._startup.run()
