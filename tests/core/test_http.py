@@ -739,3 +739,119 @@ def test_core_routes_before_a_plugins_own_are_grouped_behind_one_check() -> None
     catch_all = re_path(r"^.*$", ok)  # an unescaped dot matches any path: never grouped
     assert _dot_routes_grouped([catch_all, *core]) == [catch_all, *core]
     assert _dot_routes_grouped([core[0], *own]) == [core[0], *own]  # one is not worth a group
+
+
+# -- resolving paths ---------------------------------------------------------------------------
+
+
+def test_a_path_seen_before_resolves_from_memory_with_kwargs_of_its_own(
+    test_backend_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.urls.resolvers import URLResolver
+
+    seen: list[Any] = []
+
+    def thing(request: HttpRequest, pk: int) -> JsonResponse:
+        seen.append(pk)
+        request.resolver_match.kwargs["pk"] = -1  # a request may change its own match
+        return JsonResponse({"pk": pk})
+
+    backend = test_backend_factory(
+        features=[
+            http_plugin("remembered", [path("things/<int:pk>", thing)], [("/", "unauthenticated")])
+        ]
+    )
+    walks: list[str] = []
+    resolve = URLResolver.resolve
+
+    def counted(self: Any, path_info: str) -> Any:
+        if self.pattern.regex.pattern == "^/":  # the root resolver: one walk per path resolved
+            walks.append(path_info)
+        return resolve(self, path_info)
+
+    monkeypatch.setattr(URLResolver, "resolve", counted)
+    for _ in range(3):
+        assert backend.client.get("/api/remembered/things/7").json() == {"pk": 7}
+    assert backend.client.get("/api/remembered/things/8").json() == {"pk": 8}
+    assert seen == [7, 7, 7, 8]
+    assert walks == ["/api/remembered/things/7", "/api/remembered/things/8"]
+
+
+def test_a_path_that_was_a_404_is_routed_once_a_plugin_mounts_it(
+    test_backend_factory: Any,
+) -> None:
+    routers: dict[str, Any] = {}
+
+    def register(env: Any) -> None:
+        env.register_init(
+            deps={"root_router": core_services.root_http_router},
+            init=lambda root_router: routers.setdefault("root", root_router),
+        )
+
+    backend = test_backend_factory(
+        features=[create_backend_plugin(plugin_id="keeper", register=register, django_app=None)]
+    )
+    assert backend.client.get("/later/thing").status_code == 404
+    routers["root"].use("/later", [path("thing", ok)])
+    assert backend.client.get("/later/thing").json() == {"path": "/later/thing"}
+
+
+def test_i18n_patterns_resolve_by_the_active_language_every_time(
+    test_backend_factory: Any,
+) -> None:
+    from django.conf.urls.i18n import i18n_patterns
+    from django.urls import Resolver404
+    from django.utils import translation
+
+    backend = test_backend_factory(features=[])
+    handler = backend.server.get_app()
+
+    class urlconf:  # noqa: N801 - a URL conf module's stand-in
+        urlpatterns = i18n_patterns(path("thing/", ok))
+
+    def resolve(path_info: str) -> Any:
+        request = HttpRequest()
+        request.path_info = path_info
+        request.urlconf = urlconf
+        return handler.resolve_request(request)
+
+    try:
+        with translation.override("en"):
+            assert resolve("/en/thing/").func is ok
+        with translation.override("de"), pytest.raises(Resolver404):
+            resolve("/en/thing/")
+        with translation.override("de"):
+            assert resolve("/de/thing/").func is ok
+    finally:
+        from django.urls import set_urlconf
+
+        set_urlconf(None)
+
+
+def test_a_request_leaves_no_url_conf_set_on_its_thread(test_backend_factory: Any) -> None:
+    from django.urls import get_urlconf
+
+    seen = {}
+
+    def named(request: HttpRequest) -> JsonResponse:
+        seen["url"] = reverse("where:here")
+        return JsonResponse({})
+
+    backend = test_backend_factory(
+        features=[
+            http_plugin("where", [path("here", named, name="here")], [("/", "unauthenticated")])
+        ]
+    )
+    handler = backend.server.get_app()
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/where/here",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+    }
+    statuses: list[str] = []
+    handler(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["200 OK"] and seen["url"] == "/api/where/here"
+    assert get_urlconf() is None
