@@ -1,4 +1,5 @@
-"""Django's per-request connection housekeeping, over the connections a thread has opened.
+"""Django's per-request housekeeping, over the connections a thread has opened and the caches
+that need it.
 
     from backstage_core.db import housekeeping
     housekeeping.install()      # manage.py serve does this in the server process
@@ -10,10 +11,15 @@ the thread has used by asking asgiref's ``Local`` about every database alias in 
 raises and catches two exceptions. With one database per plugin that came to about 40 µs a request:
 a readiness check took 98 µs in-process with them and 55 µs without.
 
-:func:`install` puts two receivers in their place that do the same work (clear the query log, close
+Django's ``close_caches`` (on ``request_finished``) asks the same of every cache alias, one per
+plugin here, to call a ``close()`` that only memcached's backends implement: with the memory or
+Redis cache it does nothing, at 4 % of a create's time.
+
+:func:`install` puts receivers in their place that do the same work (clear the query log, close
 a connection that is broken, left out of autocommit or past ``CONN_MAX_AGE``) over the connections
 this thread has opened, which ``connection_created`` tells it. A connection the thread never opened
-has nothing to clear or close, so the work done is the same.
+has nothing to clear or close, so the work done is the same. Caches are closed as Django closes
+them, for the aliases whose backend has a ``close()`` of its own and that this thread has used.
 
 Only the production server installs them. Django's test client takes ``close_old_connections``
 off ``request_started`` and puts it back around every request (so that a test's transaction
@@ -26,9 +32,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import BaseCache, caches, close_caches
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.db.backends.signals import connection_created
+from django.utils.module_loading import import_string
 
 __all__ = ["install", "uninstall"]
 
@@ -61,6 +70,31 @@ def _request_finished(**kwargs: Any) -> None:
         connection.close_if_unusable_or_obsolete()
 
 
+_closing: tuple[Any, int, list[str]] = (None, 0, [])  # (settings.CACHES, its size, aliases)
+
+
+def _closing_aliases() -> list[str]:
+    """The cache aliases whose backend closes something (``close()`` is more than a no-op)."""
+    global _closing
+    configured = settings.CACHES
+    cached, size, aliases = _closing
+    if cached is not configured or size != len(configured):  # plugins add theirs as they start
+        aliases = [
+            alias
+            for alias, options in configured.items()
+            if import_string(options["BACKEND"]).close is not BaseCache.close
+        ]
+        _closing = (configured, len(configured), aliases)
+    return aliases
+
+
+def _close_caches(**kwargs: Any) -> None:
+    """``close_caches``, over the caches that have something to close."""
+    for alias in _closing_aliases():
+        if hasattr(caches._connections, alias):  # this thread has used it
+            caches[alias].close()
+
+
 def install() -> None:
     """Swap Django's request receivers for these (idempotent)."""
     connection_created.connect(_remember, dispatch_uid=_UID)
@@ -70,15 +104,19 @@ def install() -> None:
     request_started.disconnect(reset_queries)
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
+    request_finished.disconnect(close_caches)
     request_started.connect(_request_started, dispatch_uid=_UID)
     request_finished.connect(_request_finished, dispatch_uid=_UID)
+    request_finished.connect(_close_caches, dispatch_uid=f"{_UID}.caches")
 
 
 def uninstall() -> None:
     """Django's own receivers again."""
     request_started.disconnect(dispatch_uid=_UID)
     request_finished.disconnect(dispatch_uid=_UID)
+    request_finished.disconnect(dispatch_uid=f"{_UID}.caches")
     connection_created.disconnect(dispatch_uid=_UID)
     request_started.connect(reset_queries)
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
+    request_finished.connect(close_caches)

@@ -98,10 +98,7 @@ class PreparedQuery:
         self._compiled: dict[tuple[str, str], tuple[str, str, list[Any]]] = {}
         self._lock = threading.Lock()
 
-    def _compile(self, alias: str) -> tuple[str, str, list[Any]]:
-        from django.db import connections
-
-        connection = connections[alias]
+    def _compile(self, alias: str, connection: Any) -> tuple[str, str, list[Any]]:
         key = _key(alias, connection)
         compiled = self._compiled.get(key)
         if compiled is not None:
@@ -147,15 +144,16 @@ class PreparedQuery:
         """The SQL (with Django's ``%s`` placeholders) and parameters ``fetch`` would run."""
         from django.db import connections
 
-        sql, _driver_sql, slots = self._compile(alias)
-        return sql, self._params(connections[alias], slots, values)
+        connection = connections[alias]
+        sql, _driver_sql, slots = self._compile(alias, connection)
+        return sql, self._params(connection, slots, values)
 
     def fetch(self, alias: str, **values: Any) -> list[tuple[Any, ...]]:
         """The rows of the query on database ``alias`` with these parameter values."""
         from django.db import connections
 
-        sql, driver_sql, slots = self._compile(alias)
-        connection = connections[alias]
+        connection = connections[alias]  # one lookup: each is a thread-local's
+        sql, driver_sql, slots = self._compile(alias, connection)
         return _run(
             connection, sql, driver_sql, self._params(connection, slots, values), fetch=True
         )
@@ -176,10 +174,7 @@ class PreparedInsert:
         self._fields = [model._meta.get_field(name) for name in field_names]
         self._compiled: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def _compile(self, alias: str) -> tuple[str, str]:
-        from django.db import connections
-
-        connection = connections[alias]
+    def _compile(self, alias: str, connection: Any) -> tuple[str, str]:
         key = _key(alias, connection)
         compiled = self._compiled.get(key)
         if compiled is None:
@@ -198,5 +193,5 @@ class PreparedInsert:
         params = [
             field.get_db_prep_save(values[field.attname], connection) for field in self._fields
         ]
-        sql, driver_sql = self._compile(alias)
+        sql, driver_sql = self._compile(alias, connection)
         _run(connection, sql, driver_sql, params, fetch=False)

@@ -8,8 +8,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import caches, close_caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
+from django.test import override_settings
 
 from backstage_core.db import housekeeping
 
@@ -148,6 +151,49 @@ def test_a_database_the_thread_has_not_used_is_left_alone(receivers: str) -> Non
     assert in_a_new_thread(scenario) == ["default"]
 
 
+class ClosingCache(LocMemCache):
+    """A cache with a ``close()`` of its own, as memcached's backends have."""
+
+    closed: list[str] = []
+
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        super().__init__(name, params)
+        self.location = name
+
+    def close(self, **kwargs: Any) -> None:
+        ClosingCache.closed.append(self.location)
+
+
+CLOSING = f"{__name__}.ClosingCache"
+MEMORY = "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_caches_this_thread_used_are_closed_when_the_request_ends(receivers: str) -> None:
+    configured = {
+        "default": {"BACKEND": MEMORY},
+        "used": {"BACKEND": CLOSING, "LOCATION": "used"},
+        "unused": {"BACKEND": CLOSING, "LOCATION": "unused"},
+    }
+
+    def scenario() -> tuple[list[str], list[str]]:
+        caches["default"].get("x")
+        caches["used"].get("x")
+        request_started.send(sender=None, environ={})
+        during = list(ClosingCache.closed)
+        request_finished.send(sender=None)
+        return during, list(ClosingCache.closed)
+
+    ClosingCache.closed = []
+    with override_settings(CACHES=configured):
+        assert in_a_new_thread(scenario) == ([], ["used"])
+        ClosingCache.closed = []
+        # A cache added while the process runs (as a plugin's, when it starts) is looked after.
+        added = {"BACKEND": CLOSING, "LOCATION": "added"}
+        with override_settings(CACHES={**configured, "added": added}):
+            in_a_new_thread(lambda: (caches["added"].get("x"), request()))
+            assert ClosingCache.closed == ["added"]
+
+
 def test_uninstall_gives_django_its_receivers_back() -> None:
     housekeeping.install()
     housekeeping.install()  # idempotent
@@ -155,11 +201,13 @@ def test_uninstall_gives_django_its_receivers_back() -> None:
         assert not has_receiver(request_started, close_old_connections)
         assert not has_receiver(request_started, reset_queries)
         assert not has_receiver(request_finished, close_old_connections)
+        assert not has_receiver(request_finished, close_caches)
     finally:
         housekeeping.uninstall()
     assert has_receiver(request_started, close_old_connections)
     assert has_receiver(request_started, reset_queries)
     assert has_receiver(request_finished, close_old_connections)
+    assert has_receiver(request_finished, close_caches)
 
 
 def has_receiver(signal: Any, function: Any) -> bool:
