@@ -94,6 +94,10 @@ class TodoViewSet(viewsets.ViewSet):
     def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return not_found(request)
 
+    def perform_authentication(self, request: Request) -> None:
+        """Callers are the plugin's ``http_auth`` credentials, which its barrier has checked:
+        DRF's ``request.user`` is worked out only if something asks for it (as DRF suggests)."""
+
     def credentials(self, request: Request) -> Any:
         return self.http_auth.credentials(request._request)
 
