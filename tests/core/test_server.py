@@ -136,3 +136,28 @@ def test_a_worker_that_does_not_stop_is_killed_after_the_stop_timeout(tmp_path: 
         for pid in workers:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+def test_ctrl_c_stops_every_worker_at_once_and_runs_their_shutdown_hooks(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C sends SIGINT to every process of its group, and the server process
+    then sends each worker SIGTERM. A granian worker whose signals landed on a thread other than
+    its main one stayed up until it was killed at the stop timeout (30 s), its hooks not run:
+    in 1 to 4 of 10 stops before workers took their signals through a pipe."""
+    env = {"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "test-only-secret-key-for-serve"}
+    for attempt in range(5):
+        directory = tmp_path / str(attempt)
+        directory.mkdir()
+        port = free_port()
+        args = ["serve", "--workers", "2", "--config", str(server_config(directory, port))]
+        with running(args, env=env) as server:
+            wait_for(f"http://127.0.0.1:{port}/.backstage/health/v1/readiness", process=server)
+            time.sleep(0.5)  # both workers have started their backends
+            os.killpg(server.pid, signal.SIGINT)  # the server has a process group of its own
+            try:
+                assert server.wait(timeout=20) == 0, attempt
+            finally:
+                output = server.stdout.read() if server.stdout else ""
+        assert "refused to gracefully stop" not in output, attempt
+        hooks = (directory / "hooks.log").read_text().splitlines()
+        assert hooks.count("plugin shutdown") == 2, (attempt, hooks)
+        assert hooks.count("root shutdown") == 2, (attempt, hooks)
