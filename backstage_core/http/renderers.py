@@ -90,6 +90,9 @@ def api_response(request: Any, data: Any, status: int = 200) -> HttpResponse:
         type(getattr(request, "accepted_renderer", None)) is JSONRenderer
         and request.accepted_media_type == JSONRenderer.media_type
     ):
-        body = _renderer.render(data, JSONRenderer.media_type, {})
+        try:  # no indent asked for: what the renderer does, without parsing the media type
+            body = b"" if data is None else orjson.dumps(data, default=_default)
+        except (TypeError, orjson.JSONEncodeError):
+            body = _renderer.render(data, JSONRenderer.media_type, {})
         return HttpResponse(body, status=status, content_type=JSON_CONTENT_TYPE)
     return Response(data, status=status)
