@@ -273,9 +273,10 @@ def worker_signals_from_any_thread() -> None:
         signal.set_wakeup_fd(writable, warn_on_full_buffer=False)
 
         def watch() -> None:
-            while not any(number in stopping for number in os.read(readable, 64)):
-                pass
-            shutdown.set()
+            while data := os.read(readable, 64):  # the numbers of the signals received
+                if any(number in stopping for number in data):
+                    shutdown.set()
+                    return
 
         threading.Thread(target=watch, name="backstage-signals", daemon=True).start()
         return shutdown

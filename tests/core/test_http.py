@@ -11,7 +11,7 @@ import pytest
 from django.core.signals import request_finished
 from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.urls import path, reverse
+from django.urls import get_urlconf, path, reverse
 from rest_framework import routers, serializers, viewsets
 from rest_framework.response import Response
 
@@ -64,6 +64,18 @@ def http_plugin(
 
 NONE = {"Authorization": mock_credentials.none.header()}
 USER = {"Authorization": mock_credentials.user.header()}
+
+
+def wsgi_environ(path_info: str) -> dict[str, Any]:
+    """A WSGI environ for a GET of ``path_info``, to call a handler on the test's own thread."""
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path_info,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+    }
 
 
 def envelope(name: str, message: str, method: str, url: str, status: int) -> dict[str, Any]:
@@ -390,6 +402,13 @@ def test_routes_can_be_reversed_in_the_plugin_namespace(test_backend_factory: An
     )
     assert backend.client.get("/api/named/here").status_code == 200
     assert seen["url"] == "/api/named/here"
+    # On this thread: the handler reverses without setting the thread's URL conf, and leaves none.
+    seen.clear()
+    statuses: list[str] = []
+    handler = backend.server.get_app()
+    handler(wsgi_environ("/api/named/here"), lambda status, headers: statuses.append(status))
+    assert statuses == ["200 OK"] and seen["url"] == "/api/named/here"
+    assert get_urlconf() is None
 
 
 def test_get_path_moves_every_plugin(test_backend_factory: Any) -> None:
@@ -700,15 +719,7 @@ def test_in_memory_bodies_go_to_the_server_whole_and_streams_as_streams(
 
     def call(path_info: str) -> tuple[Any, list[Any]]:
         started: list[Any] = []
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path_info,
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(b""),
-        }
-        return handler(environ, lambda status, headers: started.append(status)), started
+        return handler(wsgi_environ(path_info), lambda status, h: started.append(status)), started
 
     request_finished.connect(on_finished)
     try:
@@ -826,32 +837,3 @@ def test_i18n_patterns_resolve_by_the_active_language_every_time(
         from django.urls import set_urlconf
 
         set_urlconf(None)
-
-
-def test_a_request_leaves_no_url_conf_set_on_its_thread(test_backend_factory: Any) -> None:
-    from django.urls import get_urlconf
-
-    seen = {}
-
-    def named(request: HttpRequest) -> JsonResponse:
-        seen["url"] = reverse("where:here")
-        return JsonResponse({})
-
-    backend = test_backend_factory(
-        features=[
-            http_plugin("where", [path("here", named, name="here")], [("/", "unauthenticated")])
-        ]
-    )
-    handler = backend.server.get_app()
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/api/where/here",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-    }
-    statuses: list[str] = []
-    handler(environ, lambda status, headers: statuses.append(status))
-    assert statuses == ["200 OK"] and seen["url"] == "/api/where/here"
-    assert get_urlconf() is None
