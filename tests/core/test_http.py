@@ -456,6 +456,18 @@ def get_while_releasing(url: str, release: threading.Event) -> Any:
     return waiting["response"]
 
 
+def assert_held_then_unavailable(url: str) -> None:
+    """A request held while its routes start, past ``startupRequestPauseTimeout``: Backstage's 503."""
+    import httpx
+
+    held = httpx.get(url, timeout=10)
+    assert held.status_code == 503
+    assert held.json()["error"] == {
+        "name": "ServiceUnavailableError",
+        "message": "Service has not started up yet",
+    }
+
+
 def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_then(
     test_backend_factory: Any,
 ) -> None:
@@ -482,12 +494,7 @@ def test_requests_wait_for_their_plugin_to_start_and_readiness_says_503_until_th
             503,
             {"message": "Backend has not started yet", "status": "error"},
         )
-        held = httpx.get(f"{url}/api/late/thing", timeout=10)
-        assert held.status_code == 503
-        assert held.json()["error"] == {
-            "name": "ServiceUnavailableError",
-            "message": "Service has not started up yet",
-        }
+        assert_held_then_unavailable(f"{url}/api/late/thing")
         deadline = threading.Event()
         while httpx.get(f"{url}/api/slow/thing").status_code != 200 and not deadline.wait(0.02):
             pass  # its own plugin starts without waiting for the other
@@ -526,12 +533,7 @@ def test_a_request_that_matches_no_route_while_the_backend_starts_waits_for_it(
     starting = threading.Thread(target=backend.backend.start)
     starting.start()
     try:
-        held = httpx.get(f"{url}/late/thing", timeout=10)
-        assert held.status_code == 503
-        assert held.json()["error"] == {
-            "name": "ServiceUnavailableError",
-            "message": "Service has not started up yet",
-        }
+        assert_held_then_unavailable(f"{url}/late/thing")
         response = get_while_releasing(f"{url}/late/thing", release)
         starting.join()
         assert (response.status_code, response.json()) == (200, {"path": "/late/thing"})
