@@ -208,12 +208,13 @@ class DatabaseManager:
     def migrate(self, alias: str, app_labels: list[str] | None) -> list[str]:
         """Apply migrations to ``alias``: of ``app_labels``, or (None) of every app; returns those applied."""
         from django.db import connections
-        from django.db.migrations.executor import MigrationExecutor
 
         connection = connections[alias]
         if _up_to_date(connection, app_labels):
             connection.close()
             return []
+        from django.db.migrations.executor import MigrationExecutor
+
         with migration_lock(connection):
             executor = MigrationExecutor(connection)
             leaves = executor.loader.graph.leaf_nodes()
@@ -317,13 +318,32 @@ def _up_to_date(connection: Any, app_labels: list[str] | None) -> bool:
     graph from disk again (reloading the migration packages) for each plugin's database. A
     database this cannot vouch for (a squashed migration recorded only by its parts, say) goes
     through the executor as before."""
-    from django.db.migrations.recorder import MigrationRecorder
-
     graph = migration_graph()
     targets = [key for key in graph.leaf_nodes() if app_labels is None or key[0] in app_labels]
     needed = {node for target in targets for node in graph.forwards_plan(target)}
-    applied = MigrationRecorder(connection).applied_migrations()
-    return needed.issubset(applied)
+    return needed.issubset(_applied_migrations(connection))
+
+
+def _applied_migrations(connection: Any) -> set[tuple[str, str]]:
+    """The ``(app, name)`` pairs recorded in ``connection``'s migration table; none when it has no
+    such table yet.
+
+    One query, where :class:`MigrationRecorder` would list every table first and build a model
+    instance per row: this runs for each plugin's database as each worker starts. Inside a
+    transaction, which a failed query would spoil, the recorder looks for the table first."""
+    from django.db import DatabaseError
+    from django.db.migrations.recorder import MigrationRecorder
+
+    recorder = MigrationRecorder(connection)
+    if connection.in_atomic_block:
+        return set(recorder.applied_migrations())
+    table = connection.ops.quote_name(recorder.Migration._meta.db_table)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT app, name FROM {table}")  # noqa: S608 - Django's own table
+            return set(cursor.fetchall())
+    except DatabaseError:
+        return set()
 
 
 def _identity(entry: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -115,6 +115,41 @@ def test_a_start_applies_the_migrations_a_database_lacks_and_only_those(
     assert backend.client.post("/api/todo/todos", json={"title": "after"}).status_code == 201
 
 
+def test_the_start_check_reads_the_migration_table_as_the_recorder_does(
+    test_backend_factory: Any, database_config: dict[str, Any]
+) -> None:
+    """The start's one-query read of the migration table gives what Django's recorder gives, and
+    nothing (so the executor takes over) where the table is missing."""
+    from django.db import transaction
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from backstage_core.services.database import _applied_migrations, _up_to_date
+
+    backend = test_backend_factory(features=["todo"], config=with_database(database_config))
+    connection = connections[database_of(backend, "todo").alias]
+    recorded = set(MigrationRecorder(connection).applied_migrations())
+    assert ("todo", "0001_initial") in recorded
+    assert _applied_migrations(connection) == recorded
+    with transaction.atomic(using=connection.alias):
+        assert _applied_migrations(connection) == recorded
+
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {quote('django_migrations')} RENAME TO {quote('moved')}")
+    try:
+        assert _applied_migrations(connection) == set()
+        assert not _up_to_date(connection, ["todo"])
+        with transaction.atomic(using=connection.alias):
+            assert _applied_migrations(connection) == set()
+        with connection.cursor() as cursor:  # the failed read left the connection usable
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone()[0] == 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {quote('moved')} RENAME TO {quote('django_migrations')}")
+    assert _up_to_date(connection, ["todo"])
+
+
 def test_skip_migrations_for_every_plugin(
     test_backend_factory: Any, database_config: dict[str, Any]
 ) -> None:
