@@ -334,10 +334,9 @@ def _applied_migrations(connection: Any) -> set[tuple[str, str]]:
     from django.db import DatabaseError
     from django.db.migrations.recorder import MigrationRecorder
 
-    recorder = MigrationRecorder(connection)
     if connection.in_atomic_block:
-        return set(recorder.applied_migrations())
-    table = connection.ops.quote_name(recorder.Migration._meta.db_table)
+        return set(MigrationRecorder(connection).applied_migrations())
+    table = connection.ops.quote_name(MigrationRecorder.Migration._meta.db_table)
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT app, name FROM {table}")  # noqa: S608 - Django's own table
