@@ -185,6 +185,42 @@ def test_manage_py_migrate_creates_and_migrates_postgres_databases(
         assert default.execute("select count(*) from auth_user").fetchone() == (0,)
 
 
+def test_manage_py_migrate_creates_and_migrates_mysql_databases(
+    mysql: tuple[str, str], tmp_path: Path
+) -> None:
+    """The system checks connect to MySQL: the databases exist before they run."""
+    url, prefix = mysql
+    config = write_config(
+        tmp_path,
+        {
+            "backend": {
+                "baseUrl": "http://localhost:7007",
+                "database": {"client": "mysql2", "connection": url, "prefix": prefix},
+            },
+            "hooks": {"file": "x"},
+        },
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--config", str(config)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.project.settings", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    admin = mysql_admin(url)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "select schema_name from information_schema.schemata where schema_name like %s",
+                [prefix + "%"],
+            )
+            names = {row[0] for row in cursor.fetchall()}
+            assert {f"{prefix}default", f"{prefix}alpha", f"{prefix}beta", f"{prefix}todo"} <= names
+            cursor.execute(f"select count(*) from `{prefix}todo`.todos")
+            assert cursor.fetchall() == ((0,),)
+    finally:
+        admin.close()
+
+
 # -- bounded connections ------------------------------------------------------------------------
 
 

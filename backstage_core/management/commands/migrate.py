@@ -31,19 +31,25 @@ class Command(DjangoMigrate):
     def get_check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
         return {**super().get_check_kwargs(options), "databases": self._aliases(options)}
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        from django.db import connections
-
+    def execute(self, *args: Any, **options: Any) -> Any:
+        """Create the PostgreSQL or MySQL databases that do not exist yet, before the system
+        checks run: MySQL's connect to each database."""
         from backstage_core.services.database import shared_manager
         from backstage_core.services.definitions import core_services
 
         backend = get_default_backend()
         manager = shared_manager(backend.get_service(core_services.root_config))
         laid_out = {DEFAULT_DB_ALIAS, *backend.plugin_ids}
+        for alias in self._aliases(options):
+            if alias in laid_out:
+                manager.ensure_exists(alias)
+        return super().execute(*args, **options)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from django.db import connections
+
         aliases = self._aliases(options)
         for alias in aliases:
-            if alias in laid_out:
-                manager.ensure_exists(alias)  # a PostgreSQL or MySQL database may not exist yet
             if len(aliases) > 1 and options["verbosity"] >= 1:
                 self.stdout.write(self.style.MIGRATE_HEADING(f"Database '{alias}':"))
             with migration_lock(connections[alias]):
