@@ -210,6 +210,10 @@ def django_settings(backend: Any, *, base_dir: Path, backend_path: str) -> dict[
         "USE_I18N": True,
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "X_FRAME_OPTIONS": "SAMEORIGIN",
+        # Partial indexes (`Index(condition=...)`, as the todo plugin's) are plain indexes on
+        # MySQL and MariaDB, which have none: Django creates them without the condition. Every
+        # query still finds its rows; that index is only bigger there.
+        "SILENCED_SYSTEM_CHECKS": ["models.W037"],
         "SECURE_REFERRER_POLICY": "no-referrer",
         "CSRF_TRUSTED_ORIGINS": _trusted_origins(config),
     }

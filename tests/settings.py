@@ -14,4 +14,4 @@ globals().update(django_settings(backend, base_dir=BASE_DIR, backend_path="tests
 ROOT_URLCONF = "tests.urls"
 
 # The test plugins alpha and beta share a table name on purpose (in separate databases).
-SILENCED_SYSTEM_CHECKS = ["models.W035"]
+SILENCED_SYSTEM_CHECKS = [*globals()["SILENCED_SYSTEM_CHECKS"], "models.W035"]

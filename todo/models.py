@@ -27,15 +27,23 @@ class Todo(models.Model):
         # (every engine here scans a B-tree either way). Ascending, a new todo goes at the right
         # edge of each index, where B-trees append cheaply; descending put it at the left edge,
         # where each split rebalances siblings (SQLite: 8.8 -> 6.4 pages written per insert).
+        # The entity and creator indexes hold only the todos that have one: no query looks for
+        # NULL there (`entity_ref = X` and `created_by IN (...)` rule it out), so a todo without
+        # them writes two B-trees fewer (SQLite: 6.5 -> 5.2 pages per insert without a creator).
+        # MySQL and MariaDB have no partial indexes: they index every row, as before.
         indexes = [
             # The list, and ?entityRef=.
             models.Index(fields=["created_at", "id"], name="todos_newest_first"),
             models.Index(
-                fields=["entity_ref", "created_at", "id"], name="todos_entity_newest_first"
+                fields=["entity_ref", "created_at", "id"],
+                name="todos_entity_newest_first",
+                condition=models.Q(entity_ref__isnull=False),
             ),
             # What permission conditions on the creator filter by.
             models.Index(
-                fields=["created_by", "created_at", "id"], name="todos_creator_newest_first"
+                fields=["created_by", "created_at", "id"],
+                name="todos_creator_newest_first",
+                condition=models.Q(created_by__isnull=False),
             ),
         ]
 

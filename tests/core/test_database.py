@@ -110,7 +110,7 @@ def test_a_start_applies_the_migrations_a_database_lacks_and_only_those(
 
     MigrationExecutor(connection).migrate([("todo", "0002_created_by")])  # as before an upgrade
     assert not _up_to_date(connection, ["todo"])
-    assert database.migrate() == ["todo.0003_ascending_indexes"]
+    assert database.migrate() == ["todo.0003_ascending_indexes", "todo.0004_partial_indexes"]
     assert _up_to_date(connection, ["todo"])
     assert backend.client.post("/api/todo/todos", json={"title": "after"}).status_code == 201
 

@@ -14,5 +14,5 @@ globals().update(
 ROOT_URLCONF = "tests.project.urls"
 
 # The test plugins alpha and beta share a table name on purpose (in separate databases).
-SILENCED_SYSTEM_CHECKS = ["models.W035"]
+SILENCED_SYSTEM_CHECKS = [*globals()["SILENCED_SYSTEM_CHECKS"], "models.W035"]
 WSGI_APPLICATION = "tests.project.wsgi.application"

@@ -133,3 +133,60 @@ def test_newest_first_reads_walk_an_index_without_sorting(
         plan = "\n".join(str(dict(zip(columns, row, strict=True))) for row in cursor.fetchall())
     assert "todos_newest_first" in plan or "todos_entity_newest_first" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan and "filesort" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("index", "todos", "ordered"),
+    [
+        (
+            "todos_entity_newest_first",
+            lambda: Todo.objects.filter(entity_ref="component:default/a"),
+            True,
+        ),
+        (
+            "todos_creator_newest_first",
+            lambda: Todo.objects.filter(created_by="user:default/a"),
+            True,
+        ),
+        (  # the permission condition on the creator: an IN over the caller's ownership refs
+            "todos_creator_newest_first",
+            lambda: Todo.objects.filter(created_by__in=["user:default/a", "group:default/b"]),
+            False,
+        ),
+    ],
+    ids=["entityRef", "creator", "creator-in"],
+)
+def test_a_filter_on_the_entity_or_the_creator_reads_its_index(
+    api: Any, index: str, todos: Any, ordered: bool
+) -> None:
+    """The entity and creator indexes leave out the todos without one (on MySQL and MariaDB,
+    which have no partial indexes, they hold every row): a filter on a value still reads them."""
+    from django.db import transaction
+
+    for n in range(20):
+        queries.create(f"todo {n}", None if n % 2 else "component:default/a", None)
+        queries.create(f"todo {n}", "component:default/b", "user:default/a" if n % 3 else None)
+    alias = queries.alias()
+    connection = connections[alias]
+    sql, params = queries.as_rows(todos())[:100].query.get_compiler(using=alias).as_sql()
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+        explain = "EXPLAIN QUERY PLAN" if connection.vendor == "sqlite" else "EXPLAIN"
+        cursor.execute(f"{explain} {sql}", params)
+        columns = [c[0] for c in cursor.description]
+        plan = "\n".join(str(dict(zip(columns, row, strict=True))) for row in cursor.fetchall())
+    assert index in plan, plan
+    if ordered:
+        assert "TEMP B-TREE" not in plan and "Sort" not in plan and "filesort" not in plan, plan
+    if connection.vendor != "mysql":
+        with connection.cursor() as cursor:  # the index holds only rows that have the value
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = %s"
+                if connection.vendor == "postgresql"
+                else "SELECT sql FROM sqlite_master WHERE name = %s",
+                [index],
+            )
+            (definition,) = cursor.fetchone()
+        assert "IS NOT NULL" in definition, definition
