@@ -53,6 +53,67 @@ def test_prepared_statements_are_logged_when_queries_are(api: Any) -> None:
     assert logged == ["INSERT", "SELECT"]
 
 
+def test_prepared_values_are_what_the_fields_give(api: Any) -> None:
+    """The shortcut for plain values of Django's own fields gives what the field itself would,
+    to the type, for saving and for a query parameter; anything else goes through the field."""
+    import datetime
+    import warnings
+    import zoneinfo
+
+    from django.db import models
+    from django.utils.safestring import mark_safe
+    from django.utils.translation import gettext_lazy
+
+    from backstage_core.db.prepared import _preparer
+
+    class Upper(models.CharField):
+        def get_prep_value(self, value: Any) -> Any:
+            return super().get_prep_value(value).upper()
+
+    def outcome(function: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        try:
+            value = function(*args, **kwargs)
+        except Exception as error:  # the same error either way
+            return type(error), str(error)
+        return value, type(value)
+
+    now = timezone.now()
+    texts = ["x", "", None, mark_safe("<b>"), gettext_lazy("lazy"), 5]
+    cases: list[tuple[Any, list[Any]]] = [
+        (models.CharField(max_length=10), texts),
+        (models.CharField(max_length=10, null=True), texts),
+        (models.TextField(), texts),
+        (Upper(max_length=10), ["x", "y"]),
+        (models.BooleanField(), [True, False, None, 1, 0, "true"]),
+        (models.UUIDField(), [uuid.uuid4(), str(uuid.uuid4()), uuid.uuid4().hex, None]),
+        (
+            models.DateTimeField(),
+            [
+                now,
+                now.astimezone(zoneinfo.ZoneInfo("Europe/Paris")),
+                datetime.datetime(2026, 1, 2, 3, 4, 5, 678901),  # naive: made aware, with a warning
+                datetime.date(2026, 1, 2),
+                "2026-01-02T03:04:05Z",
+                None,
+            ],
+        ),
+    ]
+    connection = connections[queries.alias()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for field, values in cases:
+            for save in (True, False):
+                prepare = _preparer(field, save=save)
+                for value in values:
+                    if save:
+                        expected = outcome(field.get_db_prep_save, value, connection)
+                    else:
+                        expected = outcome(
+                            field.get_db_prep_value, value, connection, prepared=False
+                        )
+                    assert outcome(prepare, value, connection) == expected, (field, value)
+
+
 def test_database_errors_are_djangos(api: Any) -> None:
     row = queries.create("first", None, None)
     with pytest.raises(IntegrityError):
