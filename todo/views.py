@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from backstage_core.errors import NotAllowedError
 from backstage_core.http.renderers import api_response
 from backstage_core.http.urls import not_found
+from backstage_core.http.views import ViewHeadersMixin
 from backstage_core.permissions import (
     AuthorizeResult,
     Permission,
@@ -83,7 +84,7 @@ def deny() -> NotAllowedError:
     return NotAllowedError("Unauthorized")
 
 
-class TodoViewSet(viewsets.ViewSet):
+class TodoViewSet(ViewHeadersMixin, viewsets.ViewSet):
     """The todo API, with the plugin's ``logger``, ``http_auth`` and ``permissions`` services."""
 
     logger: Any = None

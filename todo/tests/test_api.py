@@ -515,3 +515,49 @@ def test_without_allow_unauthenticated_callers_need_credentials(
         headers={"Authorization": mock_credentials.user.header()},
     )
     assert authorized.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers"),
+    [
+        ("GET", "/api/todo/todos", None, {}),
+        ("GET", "/api/todo/todos", None, {"Accept-Encoding": "gzip"}),
+        ("GET", "/api/todo/todos?entityRef=component:default/x", None, {}),
+        ("GET", "/api/todo/todos/{id}", None, {}),
+        ("GET", "/api/todo/todos/{id}", None, {"Accept": "text/html"}),
+        ("POST", "/api/todo/todos", {"title": "again"}, {}),
+        ("POST", "/api/todo/todos", {"title": 5}, {}),
+        ("PATCH", "/api/todo/todos/{id}", {"completed": True}, {}),
+        ("DELETE", "/api/todo/todos/{id}", None, {}),
+        ("OPTIONS", "/api/todo/todos", None, {}),
+    ],
+)
+def test_the_views_headers_are_the_ones_drf_sets(
+    api: Any, monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: Any, headers: Any
+) -> None:
+    """``Allow`` and ``Vary`` on every todo response are what DRF's ``finalize_response`` sets
+    (the views put entries made once onto plain responses)."""
+    from rest_framework.views import APIView
+
+    from backstage_core.http.views import ViewHeadersMixin
+
+    for n in range(5):  # a list long enough to be compressed
+        create(api, {"title": f"todo {n}", "entityRef": "component:default/x"})
+
+    def send() -> tuple[int, dict[str, str]]:
+        if "{id}" in path:
+            path_to = path.format(id=create(api, {"title": "x"})["id"])
+        else:
+            path_to = path
+        response = api.request(method, path_to, json=body, headers=headers)
+        names = ("allow", "vary", "content-type", "content-encoding")
+        return response.status_code, {k: v for k, v in response.headers.items() if k in names}
+
+    ours = send()
+    assert "allow" in ours[1] and "Accept" in ours[1]["vary"], ours
+    monkeypatch.setattr(
+        ViewHeadersMixin,
+        "finalize_response",
+        lambda view, *a, **k: APIView.finalize_response(view, *a, **k),
+    )
+    assert send() == ours

@@ -1,0 +1,47 @@
+"""Helpers for DRF views of plugin APIs."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.http import HttpResponse
+from rest_framework.views import APIView
+
+__all__ = ["ViewHeadersMixin"]
+
+
+@functools.lru_cache(maxsize=256)
+def _view_header_entries(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, Any], ...]:
+    """What DRF's ``finalize_response`` adds for a view's ``headers`` to a response that has
+    none of them (and no ``Vary``), as Django's ``ResponseHeaders`` stores it (lowercase name ->
+    (name, value)): worked out by DRF itself, on a blank response."""
+    blank = HttpResponse()
+    before = dict(blank.headers._store)
+    view = APIView()
+    view.headers = dict(headers)
+    APIView.finalize_response(view, None, blank)
+    return tuple((key, entry) for key, entry in blank.headers._store.items() if key not in before)
+
+
+class ViewHeadersMixin:
+    """For DRF views: their response headers (``Allow``, and ``Vary: Accept`` with more than one
+    renderer) go onto a plain ``HttpResponse`` (``api_response``'s) already checked and encoded.
+
+    DRF's ``finalize_response`` merges ``Vary`` into the response's and sets each header, checking
+    and encoding it, on every response (2 % of a create's instructions). A response that has none
+    of these headers gets the entries DRF's own code made once for the same headers; a DRF
+    ``Response``, or one that has any of them, goes through DRF.
+    """
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        store = getattr(getattr(response, "headers", None), "_store", None)
+        if type(response) is HttpResponse and type(store) is dict and "vary" not in store:
+            try:
+                entries = _view_header_entries(tuple(self.headers.items()))  # type: ignore[attr-defined]
+            except TypeError:  # a header value that is not hashable: DRF's way
+                entries = None
+            if entries is not None and not any(key in store for key, _ in entries):
+                store.update(entries)
+                return response
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
