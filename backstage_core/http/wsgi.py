@@ -16,9 +16,17 @@ import os
 import threading
 from typing import Any
 
-from django.core.handlers.wsgi import WSGIHandler
+from django.core import signals
+from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.http import HttpResponse
-from django.urls import LocalePrefixPattern, ResolverMatch, get_resolver, set_urlconf
+from django.urls import (
+    LocalePrefixPattern,
+    ResolverMatch,
+    get_resolver,
+    get_script_prefix,
+    set_script_prefix,
+    set_urlconf,
+)
 from django.utils.log import log_response
 
 from backstage_core.services.definitions import core_services
@@ -86,9 +94,34 @@ class BackendWSGIHandler(WSGIHandler):
         self.urlconf = urlconf
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Django's ``WSGIHandler.__call__``, but for two things that cost 3 % of a create's
+        instructions: the thread's script prefix is set only when it changes (setting one writes a
+        thread-local, as Django does on every request), and the response's headers go to the
+        server as Django's ``ResponseHeaders`` holds them (``response.items()`` looks each one
+        up again by its lowercase name)."""
         environ[BACKEND_KEY] = self.backend
         environ[ROUTER_KEY] = self.router
-        response = super().__call__(environ, start_response)
+        prefix = get_script_name(environ)
+        if not prefix.endswith("/"):
+            prefix += "/"
+        if get_script_prefix() != prefix:
+            set_script_prefix(prefix)
+        signals.request_started.send(sender=self.__class__, environ=environ)
+        request = self.request_class(environ)
+        response = self.get_response(request)
+        response._handler_class = self.__class__
+        status = f"{response.status_code} {response.reason_phrase}"
+        store = getattr(response.headers, "_store", None)
+        headers = list(store.values()) if type(store) is dict else list(response.items())
+        if response.cookies:
+            headers += [("Set-Cookie", c.output(header="")) for c in response.cookies.values()]
+        start_response(status, headers)
+        if getattr(response, "file_to_stream", None) is not None and environ.get(
+            "wsgi.file_wrapper"
+        ):
+            # As Django: the server closes the file wrapper, which closes the response.
+            response.file_to_stream.close = response.close
+            return environ["wsgi.file_wrapper"](response.file_to_stream, response.block_size)
         if isinstance(response, HttpResponse):
             # A body already in memory goes back as a list: the server sends it in one piece
             # instead of iterating the response (granian hands an iterator to another thread).

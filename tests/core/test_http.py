@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 from typing import Any
@@ -839,3 +840,48 @@ def test_i18n_patterns_resolve_by_the_active_language_every_time(
         from django.urls import set_urlconf
 
         set_urlconf(None)
+
+
+def test_the_handler_answers_as_djangos_wsgi_handler_does(test_backend_factory: Any) -> None:
+    """Status, headers (cookies included), body and the script prefix ``reverse`` uses are what
+    Django's ``WSGIHandler.__call__`` gives, whatever the thread's previous request had."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+    from django.urls import get_script_prefix
+
+    def here(request: HttpRequest) -> HttpResponse:
+        response = JsonResponse({"prefix": get_script_prefix(), "path": request.path})
+        response.set_cookie("flavour", "lemon", httponly=True)
+        response["X-Thing"] = "é"
+        return response
+
+    def stream(request: HttpRequest) -> StreamingHttpResponse:
+        return StreamingHttpResponse(iter([b"a", b"b"]), content_type="text/plain")
+
+    routes = [path("here", here), path("stream", stream)]
+    backend = test_backend_factory(
+        features=[http_plugin("prefixed", routes, [("/", "unauthenticated")])]
+    )
+    handler = backend.server.get_app()
+
+    def call(app: Any, route: str, script_name: str) -> tuple[Any, ...]:
+        environ = RequestFactory().get(f"/api/prefixed/{route}", SCRIPT_NAME=script_name).environ
+        started: list[Any] = []
+        response = app(
+            environ, lambda status, headers, exc_info=None: started.append((status, headers))
+        )
+        body = b"".join(response)
+        if hasattr(response, "close"):
+            response.close()
+        return started, body
+
+    for script_name in ["", "/backstage", "", "/other/", "/other/", ""]:
+        ours = call(handler, "here", script_name)
+        assert ours == call(lambda e, s: WSGIHandler.__call__(handler, e, s), "here", script_name)
+        prefix = script_name.rstrip("/") + "/"
+        assert json.loads(ours[1]) == {"prefix": prefix, "path": f"{prefix}api/prefixed/here"}
+        headers = dict(ours[0][0][1])
+        assert headers["Set-Cookie"].startswith(" flavour=lemon") and "X-Thing" in headers
+    assert call(handler, "stream", "") == call(
+        lambda e, s: WSGIHandler.__call__(handler, e, s), "stream", ""
+    )
