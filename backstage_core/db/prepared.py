@@ -152,7 +152,10 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., Any], **params: Any) -> None:
         self._build = build
         self._fields = params
-        self._preparers: dict[str, Callable[[Any, Any], Any]] = {}
+        self._preparers = {
+            name: _preparer(field, save=False) if field else _as_it_is
+            for name, field in params.items()
+        }
         self._compiled: dict[tuple[str, str], tuple[str, str, list[Any]]] = {}
         self._lock = threading.Lock()
 
@@ -189,13 +192,7 @@ class PreparedQuery:
         params = []
         for slot in slots:
             if isinstance(slot, _Sentinel):
-                value = values[slot.name]
-                prepare = self._preparers.get(slot.name)
-                if prepare is None:
-                    field = self._fields[slot.name]
-                    prepare = _preparer(field, save=False) if field else _as_it_is
-                    self._preparers[slot.name] = prepare
-                params.append(prepare(value, connection))
+                params.append(self._preparers[slot.name](values[slot.name], connection))
             else:
                 params.append(slot)
         return params
@@ -232,7 +229,7 @@ class PreparedInsert:
     def __init__(self, model: Any, field_names: list[str]) -> None:
         self._model = model
         self._fields = [model._meta.get_field(name) for name in field_names]
-        self._prepare: list[tuple[str, Callable[[Any, Any], Any]]] | None = None
+        self._prepare = [(field.attname, _preparer(field, save=True)) for field in self._fields]
         self._compiled: dict[tuple[str, str], tuple[str, str]] = {}
 
     def _compile(self, alias: str, connection: Any) -> tuple[str, str]:
@@ -251,9 +248,6 @@ class PreparedInsert:
         from django.db import connections
 
         connection = connections[alias]
-        prepare = self._prepare
-        if prepare is None:
-            prepare = self._prepare = [(f.attname, _preparer(f, save=True)) for f in self._fields]
-        params = [prepare_value(values[name], connection) for name, prepare_value in prepare]
+        params = [prepare(values[name], connection) for name, prepare in self._prepare]
         sql, driver_sql = self._compile(alias, connection)
         _run(connection, sql, driver_sql, params, fetch=False)
