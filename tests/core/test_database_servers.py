@@ -157,25 +157,27 @@ def test_mysql_gives_each_plugin_a_database_named_with_the_prefix(
         admin.close()
 
 
-def test_manage_py_migrate_creates_and_migrates_postgres_databases(
-    postgres: tuple[str, str], tmp_path: Path
-) -> None:
-    url, prefix = postgres
+def manage_py_migrate(tmp_path: Path, database: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """``manage.py migrate`` on the test project (plugins alpha, beta and todo), with ``database``."""
     config = write_config(
         tmp_path,
         {
-            "backend": {
-                "baseUrl": "http://localhost:7007",
-                "database": {"client": "pg", "connection": url, "prefix": prefix},
-            },
+            "backend": {"baseUrl": "http://localhost:7007", "database": database},
             "hooks": {"file": "x"},
         },
     )
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "manage.py", "migrate", "--config", str(config)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
         env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.project.settings", "HOME": str(tmp_path)},
     )  # fmt: skip
+
+
+def test_manage_py_migrate_creates_and_migrates_postgres_databases(
+    postgres: tuple[str, str], tmp_path: Path
+) -> None:
+    url, prefix = postgres
+    result = manage_py_migrate(tmp_path, {"client": "pg", "connection": url, "prefix": prefix})
     assert result.returncode == 0, result.stderr
     assert {f"{prefix}default", f"{prefix}alpha", f"{prefix}beta", f"{prefix}todo"} <= pg_databases(
         url, prefix
@@ -190,21 +192,7 @@ def test_manage_py_migrate_creates_and_migrates_mysql_databases(
 ) -> None:
     """The system checks connect to MySQL: the databases exist before they run."""
     url, prefix = mysql
-    config = write_config(
-        tmp_path,
-        {
-            "backend": {
-                "baseUrl": "http://localhost:7007",
-                "database": {"client": "mysql2", "connection": url, "prefix": prefix},
-            },
-            "hooks": {"file": "x"},
-        },
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--config", str(config)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.project.settings", "HOME": str(tmp_path)},
-    )  # fmt: skip
+    result = manage_py_migrate(tmp_path, {"client": "mysql2", "connection": url, "prefix": prefix})
     assert result.returncode == 0, result.stderr
     admin = mysql_admin(url)
     try:

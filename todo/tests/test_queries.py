@@ -129,19 +129,18 @@ def test_database_errors_are_djangos(api: Any) -> None:
     assert list(Todo.objects.values_list("title", flat=True)) == ["first"]
 
 
-def _plan(connection: Any, sql: str) -> str:
-    """The engine's plan for ``sql``, as one string."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
-            return "\n".join(str(row[-1]) for row in cursor.fetchall())
+def _plan(alias: str, sql: str, params: Any) -> str:
+    """The engine's plan for ``sql`` with ``params``, as one string (PostgreSQL asked for an index's
+    plan: on a table this small a sequential scan would be cheaper)."""
+    from django.db import transaction
+
+    connection = connections[alias]
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # On a table this small a sequential scan is cheaper: ask for the index's plan.
             cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute("SET LOCAL enable_bitmapscan = off")
-            cursor.execute(f"EXPLAIN {sql}")
-            return "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute(f"EXPLAIN {sql}")
+        explain = "EXPLAIN QUERY PLAN" if connection.vendor == "sqlite" else "EXPLAIN"
+        cursor.execute(f"{explain} {sql}", params)
         columns = [c[0] for c in cursor.description]
         return "\n".join(str(dict(zip(columns, row, strict=True))) for row in cursor.fetchall())
 
@@ -169,8 +168,6 @@ def test_newest_first_reads_walk_an_index_without_sorting(
     api: Any, shape: str, values: dict[str, Any]
 ) -> None:
     """Each read of the list is an index range read in order, on every engine: no sort step."""
-    from django.db import transaction
-
     query = {
         "all": lambda: queries._all,
         "entity": lambda: queries._by_entity,
@@ -183,15 +180,7 @@ def test_newest_first_reads_walk_an_index_without_sorting(
         # MariaDB reads a whole table (no LIMIT) by a scan and a sort as a matter of cost; bounded,
         # as every page is, the index order must serve it.
         sql = f"{sql} LIMIT 100"
-    with transaction.atomic(using=alias), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # On a table this small a sequential scan would be cheaper: ask for the index's plan.
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-        explain = "EXPLAIN QUERY PLAN" if connection.vendor == "sqlite" else "EXPLAIN"
-        cursor.execute(f"{explain} {sql}", params)
-        columns = [c[0] for c in cursor.description]
-        plan = "\n".join(str(dict(zip(columns, row, strict=True))) for row in cursor.fetchall())
+    plan = _plan(alias, sql, params)
     assert "todos_newest_first" in plan or "todos_entity_newest_first" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan and "filesort" not in plan, plan
 
@@ -222,22 +211,13 @@ def test_a_filter_on_the_entity_or_the_creator_reads_its_index(
 ) -> None:
     """The entity and creator indexes leave out the todos without one (on MySQL and MariaDB,
     which have no partial indexes, they hold every row): a filter on a value still reads them."""
-    from django.db import transaction
-
     for n in range(20):
         queries.create(f"todo {n}", None if n % 2 else "component:default/a", None)
         queries.create(f"todo {n}", "component:default/b", "user:default/a" if n % 3 else None)
     alias = queries.alias()
     connection = connections[alias]
     sql, params = queries.as_rows(todos())[:100].query.get_compiler(using=alias).as_sql()
-    with transaction.atomic(using=alias), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-        explain = "EXPLAIN QUERY PLAN" if connection.vendor == "sqlite" else "EXPLAIN"
-        cursor.execute(f"{explain} {sql}", params)
-        columns = [c[0] for c in cursor.description]
-        plan = "\n".join(str(dict(zip(columns, row, strict=True))) for row in cursor.fetchall())
+    plan = _plan(alias, sql, params)
     assert index in plan, plan
     if ordered:
         assert "TEMP B-TREE" not in plan and "Sort" not in plan and "filesort" not in plan, plan
