@@ -63,6 +63,27 @@ def pg_databases(url: str, prefix: str) -> set[str]:
         }
 
 
+def mysql_rows(url: str, sql: str, params: Any = ()) -> Any:
+    admin = mysql_admin(url)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    finally:
+        admin.close()
+
+
+def mysql_databases(url: str, prefix: str) -> set[str]:
+    return {
+        row[0]
+        for row in mysql_rows(
+            url,
+            "select schema_name from information_schema.schemata where schema_name like %s",
+            [prefix + "%"],
+        )
+    }
+
+
 def test_postgres_gives_each_plugin_a_database_named_with_the_prefix(
     test_backend_factory: Any, postgres: tuple[str, str]
 ) -> None:
@@ -143,18 +164,8 @@ def test_mysql_gives_each_plugin_a_database_named_with_the_prefix(
     client = test_backend_factory(features=[ALPHA, BETA], config=config).client
     client.post("/api/alpha/notes", content="in mysql")
 
-    admin = mysql_admin(url)
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "select schema_name from information_schema.schemata where schema_name like %s",
-                [prefix + "%"],
-            )
-            assert {row[0] for row in cursor.fetchall()} == {f"{prefix}alpha", f"{prefix}beta"}
-            cursor.execute(f"select text from `{prefix}alpha`.notes")
-            assert cursor.fetchall() == (("in mysql",),)
-    finally:
-        admin.close()
+    assert mysql_databases(url, prefix) == {f"{prefix}alpha", f"{prefix}beta"}
+    assert mysql_rows(url, f"select text from `{prefix}alpha`.notes") == (("in mysql",),)
 
 
 def manage_py_migrate(tmp_path: Path, database: dict[str, Any]) -> subprocess.CompletedProcess[str]:
@@ -194,19 +205,9 @@ def test_manage_py_migrate_creates_and_migrates_mysql_databases(
     url, prefix = mysql
     result = manage_py_migrate(tmp_path, {"client": "mysql2", "connection": url, "prefix": prefix})
     assert result.returncode == 0, result.stderr
-    admin = mysql_admin(url)
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(
-                "select schema_name from information_schema.schemata where schema_name like %s",
-                [prefix + "%"],
-            )
-            names = {row[0] for row in cursor.fetchall()}
-            assert {f"{prefix}default", f"{prefix}alpha", f"{prefix}beta", f"{prefix}todo"} <= names
-            cursor.execute(f"select count(*) from `{prefix}todo`.todos")
-            assert cursor.fetchall() == ((0,),)
-    finally:
-        admin.close()
+    names = mysql_databases(url, prefix)
+    assert {f"{prefix}default", f"{prefix}alpha", f"{prefix}beta", f"{prefix}todo"} <= names
+    assert mysql_rows(url, f"select count(*) from `{prefix}todo`.todos") == ((0,),)
 
 
 # -- bounded connections ------------------------------------------------------------------------
