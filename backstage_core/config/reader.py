@@ -20,7 +20,8 @@ from typing import Any
 __all__ = ["AppConfig", "Config", "ConfigReader", "JsonValue"]
 
 JsonValue = Any
-KEY_PART = re.compile(r"[a-z][a-z0-9]*(?:[-_:][a-z0-9]+)*", re.IGNORECASE)
+# Backstage's /^[a-z][a-z0-9]*(?:[-_:][a-z0-9]+)*$/i, as ASCII letters (see wiring.features.ID_PATTERN)
+KEY_PART = re.compile(r"[a-zA-Z][a-zA-Z0-9]*(?:[-_:][a-zA-Z0-9]+)*")
 TRUE_TEXT = re.compile(r"(?:y|yes|true|1|on)", re.IGNORECASE)
 FALSE_TEXT = re.compile(r"(?:n|no|false|0|off)", re.IGNORECASE)
 _MISSING: Any = object()

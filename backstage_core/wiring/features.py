@@ -35,7 +35,10 @@ __all__ = [
     "create_service_factory",
 ]
 
-ID_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*", re.IGNORECASE)
+# Backstage's /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/i: JavaScript's case-insensitive [a-z] (no u flag) is
+# exactly [a-zA-Z], where Python's re.IGNORECASE would also take the Kelvin sign and the long s
+# (and takes 0.4 ms to compile, against 0.08).
+ID_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z0-9]*(?:-[a-zA-Z0-9]+)*")
 Dependency = ServiceRef[Any] | ExtensionPoint[Any]
 
 
@@ -137,7 +140,7 @@ class RegistrationEnvironment:
 
 
 ID_PATTERN_TEXT = "/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/i"
-ID_PATTERN_OLD = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*", re.IGNORECASE)
+ID_PATTERN_OLD = re.compile(r"[a-zA-Z][a-zA-Z0-9]*(?:[-_][a-zA-Z0-9]+)*")
 ID_HINT = (
     f"the pattern {ID_PATTERN_TEXT} (letters, digits, and dashes only, starting with a letter)"
 )

@@ -193,6 +193,8 @@ def test_typed_getters_convert_as_backstage_does() -> None:
             "Invalid type in config for key 'backend.n' in 'app-config.yaml', got number, wanted object",
         ),
         (lambda c: c.get("bad key"), "Invalid config key 'bad key'"),
+        # the Kelvin sign: a letter to Python's re.IGNORECASE, not to Backstage's /i pattern
+        (lambda c: c.get("\u212aey"), "Invalid config key '\u212aey'"),
     ],
 )
 def test_typed_getter_errors_name_the_key_and_the_file(call: Any, message: str) -> None:
