@@ -86,6 +86,7 @@ class ServiceRegistry:
         self._root_instances: dict[int, _Slot] = {}
         self._contexts: dict[int, _Slot] = {}
         self._plugin_instances: dict[tuple[int, str], _Slot] = {}
+        self._metadata: dict[str, ServiceFactory] = {}
         self._lock = threading.RLock()
         self.check_for_circular_deps()
 
@@ -126,8 +127,7 @@ class ServiceRegistry:
 
     def _factories(self, ref: ServiceRef[Any], plugin_id: str) -> list[ServiceFactory] | None:
         if ref.id == PLUGIN_METADATA_ID:
-            metadata = PluginMetadata(plugin_id)
-            return [create_service_factory(service=ref, factory=lambda: metadata)]
+            return [self._metadata_factory(ref, plugin_id)]
         provided = self._provided.get(ref.id)
         if provided is not None:
             return provided
@@ -146,6 +146,23 @@ class ServiceRegistry:
                     return None
                 self._defaults[ref.id] = loaded
         return [self._defaults[ref.id]]
+
+    def _metadata_factory(self, ref: ServiceRef[Any], plugin_id: str) -> ServiceFactory:
+        """The plugin metadata service's factory for ``plugin_id``: one per plugin, kept, since
+        instances are found by their factory's identity (a factory made per call would build an
+        instance per call, and a freed one's id could come back as another factory's)."""
+        with self._lock:
+            factory = self._metadata.get(plugin_id)
+            if factory is None:
+                metadata = PluginMetadata(plugin_id)
+
+                async def build() -> PluginMetadata:  # nothing to wait for: no worker thread
+                    return metadata
+
+                factory = self._metadata[plugin_id] = create_service_factory(
+                    service=ref, factory=build
+                )
+            return factory
 
     def is_available(self, ref: ServiceRef[Any]) -> bool:
         return (

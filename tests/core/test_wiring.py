@@ -517,3 +517,37 @@ def test_plugin_scoped_services_are_built_once_per_plugin_with_a_shared_root_con
     assert contexts == [1]
     assert {seen["a"], seen["b"]} == {"a#1", "b#2"} or {seen["a"], seen["b"]} == {"a#2", "b#1"}
     assert seen["b"] == seen["again"]
+
+
+def test_plugin_metadata_is_one_instance_per_plugin_for_every_dependant(make_backend: Any) -> None:
+    ref = create_service_ref("example.owner")
+    seen: dict[str, list[Any]] = {}
+
+    def factory(metadata: Any) -> Any:
+        return metadata
+
+    backend = make_backend()
+    backend.add(
+        create_service_factory(
+            service=ref, deps={"metadata": core_services.plugin_metadata}, factory=factory
+        )
+    )
+    for plugin_id in ("a", "b"):
+        backend.add(
+            plugin(
+                plugin_id,
+                lambda owner, metadata, logger, plugin_id=plugin_id: seen.update(
+                    {plugin_id: [owner, metadata]}
+                ),
+                {
+                    "owner": ref,
+                    "metadata": core_services.plugin_metadata,
+                    "logger": core_services.logger,
+                },
+            )
+        )
+    backend.start()
+
+    assert seen["a"][0] is seen["a"][1] and seen["a"][1].get_id() == "a"
+    assert seen["b"][0] is seen["b"][1] and seen["b"][1].get_id() == "b"
+    assert backend.get_service(core_services.plugin_metadata, "a") is seen["a"][1]
