@@ -294,10 +294,10 @@ def auth_factory() -> ServiceFactory:
     from backstage_core.auth.plugin_keys import create_plugin_key_source
     from backstage_core.auth.plugin_tokens import PluginTokenHandler
 
-    def create_root_context(local: Any, config: Any) -> _AuthRoot:
+    async def create_root_context(local: Any, config: Any) -> _AuthRoot:
         return _AuthRoot()
 
-    def factory(
+    async def factory(
         root: _AuthRoot,
         local: Any,
         config: Any,

@@ -183,10 +183,10 @@ def cache_factory(*, alias: str | None = "default") -> ServiceFactory:
     With ``alias=None`` each backend lays out a cache alias of its own from its config.
     """
 
-    def create_root_context(config: Any) -> tuple[str, timedelta | None]:
+    async def create_root_context(config: Any) -> tuple[str, timedelta | None]:
         return alias or register_cache(config), read_default_ttl(config)
 
-    def factory(
+    async def factory(
         context: tuple[str, timedelta | None], config: Any, plugin: Any, logger: Any
     ) -> CacheService:
         store, default_ttl = context

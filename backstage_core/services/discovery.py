@@ -99,12 +99,15 @@ class HostDiscovery:
 
 
 def discovery_factory() -> ServiceFactory:
-    def create_root_context(config: Any) -> HostDiscovery:
+    async def create_root_context(config: Any) -> HostDiscovery:
         return HostDiscovery(config)
+
+    async def factory(discovery: HostDiscovery, config: Any) -> HostDiscovery:
+        return discovery
 
     return create_service_factory(
         service=core_services.discovery,
         deps={"config": core_services.root_config},
         create_root_context=create_root_context,
-        factory=lambda discovery, config: discovery,
+        factory=factory,
     )

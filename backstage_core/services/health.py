@@ -34,8 +34,11 @@ class RootHealth:
 
 
 def root_health_factory() -> ServiceFactory:
+    async def factory(lifecycle: Any) -> RootHealth:
+        return RootHealth(lifecycle)
+
     return create_service_factory(
         service=core_services.root_health,
         deps={"lifecycle": core_services.root_lifecycle},
-        factory=lambda lifecycle: RootHealth(lifecycle),
+        factory=factory,
     )

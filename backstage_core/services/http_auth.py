@@ -129,8 +129,11 @@ class HttpAuthService:
 
 
 def http_auth_factory() -> ServiceFactory:
+    async def factory(auth: Any, discovery: Any) -> HttpAuthService:
+        return HttpAuthService(auth, discovery)
+
     return create_service_factory(
         service=core_services.http_auth,
         deps={"auth": core_services.auth, "discovery": core_services.discovery},
-        factory=lambda auth, discovery: HttpAuthService(auth, discovery),
+        factory=factory,
     )

@@ -375,7 +375,7 @@ def startup_pause(config: Any) -> timedelta:
 def root_http_router_factory() -> ServiceFactory:
     """The root HTTP router; also adds ``backend.lifecycle.serverShutdownDelay`` before shutdown."""
 
-    def factory(config: Any, logger: Any, lifecycle: Any, health: Any) -> RootHttpRouter:
+    async def factory(config: Any, logger: Any, lifecycle: Any, health: Any) -> RootHttpRouter:
         router = RootHttpRouter(
             config, logger.child({"service": "rootHttpRouter"}), health, lifecycle
         )
@@ -399,7 +399,7 @@ def root_http_router_factory() -> ServiceFactory:
 def http_router_factory(*, get_path: Callable[[str], str] = default_get_path) -> ServiceFactory:
     """A plugin's HTTP router; ``get_path(plugin_id)`` says where it is mounted (``/api/<id>``)."""
 
-    def factory(
+    async def factory(
         plugin: Any,
         config: Any,
         lifecycle: Any,

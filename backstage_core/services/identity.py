@@ -125,10 +125,10 @@ def identity_factory(
 ) -> ServiceFactory:
     """The identity service; ``issuer`` and ``algorithms`` (ES256 by default) restrict tokens."""
 
-    def create_root_context(local: Any) -> dict[str, Any]:
+    async def create_root_context(local: Any) -> dict[str, Any]:
         return {"jwks": None}
 
-    def factory(
+    async def factory(
         root: dict[str, Any], local: Any, discovery: Any, user_info: Any
     ) -> IdentityService:
         if root["jwks"] is None:

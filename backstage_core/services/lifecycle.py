@@ -184,16 +184,22 @@ class PluginLifecycle:
 
 
 def root_lifecycle_factory() -> ServiceFactory:
+    async def factory(logger: Any) -> RootLifecycle:
+        return RootLifecycle(logger)
+
     return create_service_factory(
         service=core_services.root_lifecycle,
         deps={"logger": core_services.root_logger},
-        factory=lambda logger: RootLifecycle(logger),
+        factory=factory,
     )
 
 
 def lifecycle_factory() -> ServiceFactory:
+    async def factory(logger: Any, plugin: Any) -> PluginLifecycle:
+        return PluginLifecycle(logger, plugin.get_id())
+
     return create_service_factory(
         service=core_services.lifecycle,
         deps={"logger": core_services.logger, "plugin": core_services.plugin_metadata},
-        factory=lambda logger, plugin: PluginLifecycle(logger, plugin.get_id()),
+        factory=factory,
     )

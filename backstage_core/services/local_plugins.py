@@ -38,7 +38,10 @@ class LocalPlugins:
 
 
 def _default_factory(ref: Any) -> ServiceFactory:
-    return create_service_factory(service=ref, factory=LocalPlugins)
+    async def factory() -> LocalPlugins:
+        return LocalPlugins()
+
+    return create_service_factory(service=ref, factory=factory)
 
 
 local_plugins_ref = create_service_ref(

@@ -357,7 +357,7 @@ def logging_settings(config: Any, *, production: bool) -> dict[str, Any]:
 def root_logger_factory() -> ServiceFactory:
     """The root logger: ``service=backstage`` plus ``backend.logger.meta``; redacts config secrets."""
 
-    def factory(config: Any) -> LoggerService:
+    async def factory(config: Any) -> LoggerService:
         from backstage_core.services.config import config_secrets
 
         meta = config.get_optional("backend.logger.meta") or {}
@@ -385,7 +385,7 @@ def root_logger_factory() -> ServiceFactory:
 def logger_factory() -> ServiceFactory:
     """The plugin logger: the root logger with ``plugin=<id>`` on every line."""
 
-    def factory(root_logger: LoggerService, plugin: Any) -> LoggerService:
+    async def factory(root_logger: LoggerService, plugin: Any) -> LoggerService:
         return root_logger.child({"plugin": plugin.get_id()})
 
     return create_service_factory(

@@ -301,10 +301,10 @@ def permissions_factory(*, policy: Any = None) -> ServiceFactory:
     """The permissions service; ``policy`` (an instance, class or dotted path) overrides
     ``permission.policy``."""
 
-    def create_root_context(config: Any, local: Any) -> PermissionEvaluator:
+    async def create_root_context(config: Any, local: Any) -> PermissionEvaluator:
         return PermissionEvaluator(config, local, policy)
 
-    def factory(
+    async def factory(
         evaluator: PermissionEvaluator,
         config: Any,
         local: Any,

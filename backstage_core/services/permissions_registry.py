@@ -221,7 +221,7 @@ def _parse_apply_request(body: bytes) -> list[tuple[str, Any, str, Any]]:
 
 
 def permissions_registry_factory() -> ServiceFactory:
-    def factory(
+    async def factory(
         plugin: Any, lifecycle: Any, http_router: Any, http_auth: Any, local: Any
     ) -> PermissionsRegistryService:
         registry = PermissionsRegistryService(plugin.get_id())

@@ -116,9 +116,15 @@ class UserInfoService:
 
 
 def user_info_factory() -> ServiceFactory:
+    async def create_root_context(local: Any) -> _Cache:
+        return _Cache()
+
+    async def factory(cache: _Cache, discovery: Any, local: Any) -> UserInfoService:
+        return UserInfoService(discovery, local, cache)
+
     return create_service_factory(
         service=core_services.user_info,
         deps={"discovery": core_services.discovery, "local": local_plugins_ref},
-        create_root_context=lambda local: _Cache(),
-        factory=lambda cache, discovery, local: UserInfoService(discovery, local, cache),
+        create_root_context=create_root_context,
+        factory=factory,
     )

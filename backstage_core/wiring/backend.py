@@ -647,7 +647,7 @@ def _done(value: Any) -> Any:
 def _instance_metadata_factory(backend: Backend) -> ServiceFactory:
     from backstage_core.services.definitions import core_services
 
-    def factory(root_logger: Any) -> Any:
+    async def factory(root_logger: Any) -> Any:
         metadata = InstanceMetadata(backend)
         root_logger.info(
             f"Installed plugins on this instance: {', '.join(p['pluginId'] for p in metadata.get_installed_plugins())}"

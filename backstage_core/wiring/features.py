@@ -55,7 +55,10 @@ class ServiceFactory(BackendFeature):
 
     Root-scoped factories are called once as ``factory(**deps)``. Plugin-scoped factories are
     called once per plugin, as ``factory(**deps)``, or ``factory(context, **deps)`` when
-    ``create_root_context(**root_deps)`` is given. Any of them may be a coroutine function.
+    ``create_root_context(**root_deps)`` is given. Any of them may be a coroutine function: it
+    runs on the backend's event loop and must not block. A plain function runs in a worker thread,
+    where it may block and use Django's ORM (a thread hop each: the core services that only build
+    objects are coroutine functions).
     """
 
     service: ServiceRef[Any]

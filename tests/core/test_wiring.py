@@ -551,3 +551,18 @@ def test_plugin_metadata_is_one_instance_per_plugin_for_every_dependant(make_bac
     assert seen["a"][0] is seen["a"][1] and seen["a"][1].get_id() == "a"
     assert seen["b"][0] is seen["b"][1] and seen["b"][1].get_id() == "b"
     assert backend.get_service(core_services.plugin_metadata, "a") is seen["a"][1]
+
+
+def test_core_factories_that_do_no_io_are_built_on_the_backends_loop() -> None:
+    """A plain factory is run in a worker thread (it may block, or use the ORM); the core services
+    that only build objects are coroutine functions, as Backstage's factories are, so a start does
+    not pay a thread hop for each of them. The database and config factories do I/O."""
+    from backstage_core.runtime import default_service_factories
+
+    blocking = {"core.database", "core.rootConfig"}
+    for factory in default_service_factories():
+        callables = [factory.factory, factory.create_root_context]
+        for fn in (fn for fn in callables if fn is not None):
+            assert asyncio.iscoroutinefunction(fn) is (factory.service.id not in blocking), (
+                factory.service.id
+            )
