@@ -30,9 +30,13 @@ class DependencyGraph(Generic[T]):
         self.nodes = [
             Node(value, tuple(dict.fromkeys(p)), tuple(dict.fromkeys(c))) for value, p, c in nodes
         ]
+        self._provided_by: dict[Hashable, list[Node[T]]] = {}
+        for node in self.nodes:
+            for provided in node.provides:
+                self._provided_by.setdefault(provided, []).append(node)
 
     def _providers(self, consumed: Hashable) -> list[Node[T]]:
-        return [node for node in self.nodes if consumed in node.provides]
+        return self._provided_by.get(consumed, [])
 
     def detect_circular_dependencies(self) -> Iterator[list[T]]:
         """Yield each distinct cycle once, as its values with the starting one repeated last."""

@@ -88,6 +88,7 @@ class ServiceRegistry:
         self._plugin_instances: dict[tuple[int, str], _Slot] = {}
         self._metadata: dict[str, ServiceFactory] = {}
         self._lock = threading.RLock()
+        self._acyclic = False  # checked since the factories last changed
         self.check_for_circular_deps()
 
     # -- configuration -------------------------------------------------------------------
@@ -102,6 +103,7 @@ class ServiceRegistry:
                 f"Unable to set service factory with id {service_id}, "
                 f"service has already been instantiated"
             )
+        self._acyclic = False
         if factory.service.multiton:
             self._provided.setdefault(service_id, []).append(factory)
             return
@@ -114,6 +116,9 @@ class ServiceRegistry:
         return ref.id == PLUGIN_METADATA_ID or ref.id in self._added
 
     def check_for_circular_deps(self) -> None:
+        """Raise :class:`ConflictError` naming every cycle among the factories' dependencies."""
+        if self._acyclic:
+            return
         graph = DependencyGraph(
             (service_id, [service_id], [d.id for f in factories for d in f.deps.values()])
             for service_id, factories in self._provided.items()
@@ -122,6 +127,7 @@ class ServiceRegistry:
         if cycles:
             text = "\n  ".join(" -> ".join(f"'{i}'" for i in cycle) for cycle in cycles)
             raise ConflictError(f"Circular dependencies detected:\n  {text}")
+        self._acyclic = True
 
     # -- resolution ----------------------------------------------------------------------
 

@@ -240,6 +240,18 @@ def test_circular_service_dependencies_are_refused_at_start(make_backend: Any) -
     assert str(error.value) == "Circular dependencies detected:\n  'a' -> 'b' -> 'a'"
 
 
+def test_a_cycle_made_after_a_check_passed_is_still_refused(make_backend: Any) -> None:
+    a = create_service_ref("a", scope="root")
+    b = create_service_ref("b", scope="root")
+    backend = make_backend()
+    backend.add(create_service_factory(service=a, deps={"b": b}, factory=lambda b: "a"))
+    assert backend.get_service(core_services.root_config) is not None  # checked: no cycle yet
+    backend.add(create_service_factory(service=b, deps={"a": a}, factory=lambda a: "b"))
+
+    with pytest.raises(ConflictError, match="'a' -> 'b' -> 'a'"):
+        backend.get_service(core_services.root_config)
+
+
 def test_a_root_service_can_not_depend_on_a_plugin_service(make_backend: Any) -> None:
     root_ref = create_service_ref("example.root", scope="root")
     backend = make_backend()
