@@ -11,6 +11,7 @@ key and the file the value came from.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,13 @@ KEY_PART = re.compile(r"[a-zA-Z][a-zA-Z0-9]*(?:[-_:][a-zA-Z0-9]+)*")
 TRUE_TEXT = re.compile(r"(?:y|yes|true|1|on)", re.IGNORECASE)
 FALSE_TEXT = re.compile(r"(?:n|no|false|0|off)", re.IGNORECASE)
 _MISSING: Any = object()
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_key(key: str) -> bool:
+    """Whether every dot-separated part of ``key`` is a valid key (the keys code reads are few,
+    and read again and again: each is checked once)."""
+    return all(KEY_PART.fullmatch(part) for part in key.split("."))
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,7 @@ class ConfigReader:
 
     @staticmethod
     def _validate_key(key: str) -> None:
-        if not all(KEY_PART.fullmatch(part) for part in key.split(".")):
+        if not _valid_key(key):
             raise TypeError(f"Invalid config key '{key}'")
 
     def _read_local(self, key: str) -> Any:

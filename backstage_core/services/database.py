@@ -81,6 +81,7 @@ class DatabaseManager:
         self._replaced: dict[str, dict[str, Any]] = {}
         self._instance = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
+        self._layouts: dict[str, Layout] = {}
 
     # -- layout --------------------------------------------------------------------------
 
@@ -99,7 +100,18 @@ class DatabaseManager:
         return bool(value)
 
     def layout(self, plugin_id: str) -> Layout:
-        """What config says about ``plugin_id``'s database (a plugin's overrides over the base)."""
+        """What config says about ``plugin_id``'s database (a plugin's overrides over the base).
+
+        Read once per plugin, as Backstage's manager reads it once per plugin: Django's
+        ``DATABASES`` (laid out from it while the settings load), the connection and the checks
+        at start all see the same layout, and the workers of the server inherit it.
+        """
+        layout = self._layouts.get(plugin_id)
+        if layout is None:
+            layout = self._layouts[plugin_id] = self._read_layout(plugin_id)
+        return layout
+
+    def _read_layout(self, plugin_id: str) -> Layout:
         client = self.client(plugin_id)
         engine_for(client, plugin_id)
         base_client = self.database.get_string("client")
