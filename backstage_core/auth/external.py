@@ -48,6 +48,8 @@ AccessRestrictions = dict[str, Any]
 
 @dataclass(frozen=True)
 class VerifiedExternal:
+    """A verified external access token: its subject and access restrictions."""
+
     subject: str
     access_restrictions: AccessRestrictions | None = None
     all_access_restrictions: dict[str, AccessRestrictions] | None = None

@@ -32,6 +32,8 @@ _PLUGIN_ID = re.compile(r"^[a-z0-9_-]+$", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class VerifiedPlugin:
+    """A verified plugin token: the calling plugin and the user token it acts for."""
+
     subject: str
     limited_user_token: str | None
 

@@ -33,6 +33,8 @@ __all__ = ["UserTokenHandler", "VerifiedUser", "create_limited_user_token", "is_
 
 @dataclass(frozen=True)
 class VerifiedUser:
+    """What a verified user (or limited user) token says: who, and until when."""
+
     user_entity_ref: str
     limited: bool
     expires_at: float

@@ -26,11 +26,15 @@ __all__ = ["AllowAllPolicy", "PermissionPolicy", "PolicyQuery", "PolicyQueryUser
 
 @dataclass(frozen=True)
 class PolicyQuery:
+    """What a permission policy is asked about: one permission."""
+
     permission: Permission
 
 
 @dataclass(frozen=True)
 class PolicyQueryUser:
+    """The user a policy decides for: their credentials and their user info."""
+
     credentials: Any  # BackstageCredentials of a user principal
     info: Any  # BackstageUserInfo: user_entity_ref, ownership_entity_refs
 

@@ -40,6 +40,8 @@ def _model() -> Any:
 
 @dataclass(frozen=True)
 class Claim:
+    """A task run this instance claimed: its ticket and when it was due."""
+
     ticket: str
     scheduled_at: datetime | None
 

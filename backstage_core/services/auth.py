@@ -112,11 +112,15 @@ class BackstageCredentials:
 
 @dataclass(frozen=True)
 class PluginRequestToken:
+    """A token for calling another plugin, from ``get_plugin_request_token``."""
+
     token: str
 
 
 @dataclass(frozen=True)
 class LimitedUserToken:
+    """A limited user token (for cookies) and when it expires."""
+
     token: str
     expires_at: datetime
 

@@ -57,6 +57,8 @@ DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 
 @dataclass(frozen=True)
 class Migrations:
+    """A plugin database's migration settings (``skipMigrations``)."""
+
     skip: bool = False
 
 

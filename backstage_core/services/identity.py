@@ -39,6 +39,8 @@ DEFAULT_ALGORITHMS = ("ES256",)
 
 @dataclass(frozen=True)
 class BackstageUserIdentity:
+    """A user's entity ref and the entities they own, as a user token claims them."""
+
     user_entity_ref: str
     ownership_entity_refs: list[str] = field(default_factory=list)
     type: Literal["user"] = "user"
@@ -53,6 +55,8 @@ class BackstageUserIdentity:
 
 @dataclass(frozen=True)
 class BackstageIdentityResponse:
+    """A verified user token with the identity it carries."""
+
     token: str = field(repr=False)
     identity: BackstageUserIdentity
     expires_in_seconds: int | None = None

@@ -47,6 +47,8 @@ APPLY_CONDITIONS_PATH = ".well-known/backstage/permissions/apply-conditions"
 
 @dataclass
 class _ResourceType:
+    """A registered resource type and how to load its resources by ref."""
+
     resource_ref: PermissionResourceRef
     get_resources: Callable[[list[str]], Sequence[Any]] | None
 

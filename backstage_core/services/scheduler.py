@@ -65,6 +65,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 @dataclass
 class _Task:
+    """A scheduled task: its settings, function and the worker running it."""
+
     id: str
     scope: Scope
     settings: TaskSettings
@@ -75,6 +77,8 @@ class _Task:
 
 @dataclass
 class SchedulerOptions:
+    """``backend.scheduler``: which worker runs tasks and how often expired runs are freed."""
+
     worker: WorkerMode = "embedded"
     janitor_interval: timedelta = DEFAULT_JANITOR_INTERVAL
     django_q_grace: float = 5.0

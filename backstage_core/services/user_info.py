@@ -31,6 +31,8 @@ SWEEP_INTERVAL = 30.0
 
 @dataclass(frozen=True)
 class BackstageUserInfo:
+    """A user's entity ref and ownership refs, from their token."""
+
     user_entity_ref: str
     ownership_entity_refs: list[str]
 

@@ -59,6 +59,8 @@ def plugin_for_app(app_module: str) -> str | None:
 
 @dataclass
 class ModuleStartupResult:
+    """How one module's init went: when it finished and, if it failed, the error."""
+
     module_id: str
     result_at: datetime
     failure: tuple[BaseException, bool] | None = None
@@ -66,6 +68,8 @@ class ModuleStartupResult:
 
 @dataclass
 class PluginStartupResult:
+    """How one plugin's start went, with its modules' results."""
+
     plugin_id: str
     result_at: datetime
     modules: list[ModuleStartupResult] = field(default_factory=list)
@@ -74,6 +78,8 @@ class PluginStartupResult:
 
 @dataclass
 class BackendStartupResult:
+    """How a backend's start went, plugin by plugin (Backstage's startup result)."""
+
     begin_at: datetime
     result_at: datetime
     outcome: Literal["success", "failure"]
@@ -246,6 +252,8 @@ class _ResultCollector:
 
 @dataclass
 class _Init:
+    """A registration with the extension points it provides and what it consumes."""
+
     registration: Registration
     provides: list[ExtensionPoint[Any]]
     consumes: list[ServiceRef[Any] | ExtensionPoint[Any]]

@@ -97,6 +97,8 @@ def create_service_factory(
 
 @dataclass(frozen=True)
 class InitRegistration:
+    """What ``register_init`` was given: the dependencies and the init function."""
+
     deps: Mapping[str, Dependency]
     func: Callable[..., Any]
 

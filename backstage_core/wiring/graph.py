@@ -18,6 +18,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, eq=False)
 class Node(Generic[T]):
+    """One node of the graph: its value and the ids it provides and consumes."""
+
     value: T
     provides: tuple[Hashable, ...]
     consumes: tuple[Hashable, ...]
