@@ -125,6 +125,24 @@ def test_yaml_is_read_as_yaml_1_2(tmp_path: Path) -> None:
     assert [config.get(k) for k in "abcde"] == ["yes", "on", True, 10, "1:30"]
 
 
+def test_yaml_is_parsed_by_libyaml_with_the_same_results_as_pyyamls_parser() -> None:
+    import yaml
+
+    from backstage_core.config import loader
+
+    assert issubclass(loader._Yaml12Loader, yaml.CSafeLoader)  # PyYAML's wheels have LibYAML
+
+    class PurePython(yaml.SafeLoader):
+        yaml_implicit_resolvers = loader._Yaml12Loader.yaml_implicit_resolvers
+        yaml_constructors = loader._Yaml12Loader.yaml_constructors
+
+    for name in ("app-config.yaml", "app-config.production.yaml"):
+        text = (ROOT / name).read_text()
+        assert loader.parse_yaml(text) == yaml.load(text, Loader=PurePython)  # noqa: S506
+    text = "a: [1, 0x1f, 0o17, -2.5e3, .inf, ~, 'x: y', yes]\nb: {c: !!str 7}\n"
+    assert loader.parse_yaml(text) == yaml.load(text, Loader=PurePython)  # noqa: S506
+
+
 def reader() -> ConfigReader:
     return ConfigReader.from_configs(
         [
