@@ -27,7 +27,9 @@ from backstage_core.http.client import request_json
 __all__ = ["JWKS_PATH", "PluginTokenHandler", "VerifiedPlugin"]
 
 JWKS_PATH = "/.backstage/auth/v1/jwks.json"
-_PLUGIN_ID = re.compile(r"^[a-z0-9_-]+$", re.IGNORECASE)
+# Backstage's /^[a-z0-9_-]+$/i. Matched whole: Python's $ also matches before a final newline, and
+# its re.IGNORECASE takes the Kelvin sign for a "k"; JavaScript's pattern takes neither.
+_PLUGIN_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class PluginTokenHandler:
         plugin_id = payload.get("sub")
         if plugin_id is None or plugin_id == "":
             raise AuthenticationError("Invalid plugin token: missing subject")
-        if not isinstance(plugin_id, str) or not _PLUGIN_ID.match(plugin_id):
+        if not isinstance(plugin_id, str) or not _PLUGIN_ID.fullmatch(plugin_id):
             raise AuthenticationError("Invalid plugin token: forbidden subject format")
         client = self._client(plugin_id)
         import jwt

@@ -480,9 +480,13 @@ def test_a_plugin_token_from_a_plugin_nobody_hosts_is_refused(backend: Any) -> N
         "JWKS endpoint. The target plugin needs to be migrated to be installed in an app using "
         "the new backend system."
     )
-    bad_subject = unsigned({"typ": PLUGIN_TYP, "alg": "ES256"}, {"sub": "../x", "aud": "todo"})
-    response = backend.client.get("/api/todo/todos", headers=bearer(bad_subject))
-    assert response.json()["error"]["message"] == "Invalid plugin token: forbidden subject format"
+    for subject in ("../x", "todo\n", "\u212a"):  # the newline and the Kelvin sign: as JavaScript
+        bad_subject = unsigned({"typ": PLUGIN_TYP, "alg": "ES256"}, {"sub": subject, "aud": "todo"})
+        response = backend.client.get("/api/todo/todos", headers=bearer(bad_subject))
+        assert response.status_code == 401
+        assert response.json()["error"]["message"] == (
+            "Invalid plugin token: forbidden subject format"
+        )
 
 
 def test_plugin_tokens_verify_across_backends_through_discovery(test_backend_factory: Any) -> None:
