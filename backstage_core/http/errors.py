@@ -169,9 +169,9 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     """DRF's EXCEPTION_HANDLER: plugin views answer with the envelope; others as DRF does."""
     request = context.get("request")
     django_request = getattr(request, "_request", request)
-    handler = getattr(django_request, "backstage_errors", None)
-    if handler is None:
+    mount = getattr(django_request, "backstage_mount", None)
+    if mount is None:
         from rest_framework.views import exception_handler
 
         return exception_handler(exc, context)
-    return handler(exc)
+    return mount.error_response(django_request, exc)

@@ -148,7 +148,6 @@ class PluginChainMiddleware:
                 return self.get_response(request)
         request.backstage_api = True  # type: ignore[attr-defined]
         request.backstage_mount = mount  # type: ignore[attr-defined]
-        request.backstage_errors = lambda exc: mount.error_response(request, exc)  # type: ignore[attr-defined]
         # Plugin APIs authenticate with tokens, not session cookies: Django's CSRF check is not theirs.
         request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
         try:

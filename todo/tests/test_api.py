@@ -517,6 +517,34 @@ def test_without_allow_unauthenticated_callers_need_credentials(
     assert authorized.status_code == 201
 
 
+def test_a_todo_request_leaves_nothing_for_the_garbage_collector(test_backend_factory: Any) -> None:
+    """A view that answered with a plain response has its links to its handlers and its DRF
+    request cut (``ViewHeadersMixin.dispatch``): reference counting frees them when the request
+    ends, instead of the collector finding them later."""
+    import gc
+
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+    config = {"todo": {"allowUnauthenticated": True}}
+    api = test_backend_factory(features=["todo"], config=config).client
+    todo_id = create(api, {"title": "warm-up"})["id"]
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        create(api, {"title": "a", "entityRef": "component:default/x"})
+        assert api.get("/api/todo/todos").status_code == 200
+        assert api.get(f"/api/todo/todos/{todo_id}").status_code == 200
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, APIView | Request)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "headers"),
     [
