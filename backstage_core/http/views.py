@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from django.http import HttpResponse
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
 __all__ = ["ViewHeadersMixin"]
@@ -45,8 +46,8 @@ class ViewHeadersMixin:
         response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         if type(response) is HttpResponse:
             drf_request = self.__dict__.get("request")
-            if drf_request is not None and type(drf_request.__dict__.get("parser_context")) is dict:
-                drf_request.parser_context = {}
+            if isinstance(drf_request, Request):
+                drf_request.parser_context = {}  # it held the view and the request itself
             self.__dict__.clear()
         return response
 
