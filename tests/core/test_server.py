@@ -112,6 +112,38 @@ def test_dry_run_prints_the_granian_command_without_loading_django(tmp_path: Pat
     assert "django.apps" not in imported and "rest_framework" not in imported
 
 
+PRELOAD_WITHOUT_OPTIONAL_PACKAGES = """
+import importlib.util, sys
+from backstage_core.server import preload
+preload()
+import rest_framework.compat as compat
+loaded = sorted(name for name in ("psycopg", "pygments") if name in sys.modules)
+print(loaded, compat.pygments is None, compat.postgres_fields is None)
+import pygments, django.contrib.postgres.fields  # still there for whoever imports them
+print(importlib.util.find_spec("markdown") is None)
+"""
+
+
+def test_the_server_loads_no_postgres_driver_or_pygments_for_drf_on_sqlite(tmp_path: Path) -> None:
+    config = write_config(tmp_path, SQLITE)
+    result = subprocess.run(
+        [sys.executable, "-c", PRELOAD_WITHOUT_OPTIONAL_PACKAGES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "settings",
+            "BACKSTAGE_CONFIG_FILES": str(config),
+        },
+        check=True,
+    )
+    # DRF would map PostgreSQL's fields (loading psycopg) and style highlighted Markdown (loading
+    # pygments); neither has a use here: the databases are SQLite and Markdown is not installed.
+    assert result.stdout.split("\n")[:2] == ["[] True True", "True"]
+
+
 def test_qcluster_says_when_tasks_run_embedded() -> None:
     from django.core.management import CommandError, call_command
 
