@@ -22,8 +22,9 @@ def _import_drf_compat() -> None:
       model can use without PostgreSQL.
     - ``pygments`` when Markdown is not installed: DRF highlights only the code blocks of Markdown
       view descriptions with it (and puts the styles for them in every browsable API page), so
-      without Markdown it would import 18 modules (5-9 ms of every start) for styles nothing
-      uses. pytest brings pygments into a development environment.
+      without Markdown it would import 44 modules (pygments and the ``importlib.metadata`` it
+      loads; 5-9 ms of every start) for styles nothing uses. pytest brings pygments into a
+      development environment.
 
     Nothing else is affected: both import normally afterwards, for whoever uses them.
     """
