@@ -10,7 +10,8 @@ plugin (``../shared/peer/backstage-todo``), this backend's production server (``
 one worker per core) on SQLite files, and the same on PostgreSQL when it answers. For each it
 measures start to ready (spawn to the first 200 on readiness), the PSS of all its processes at idle
 (``/proc/<pid>/smaps_rollup``), then runs ``../shared/bench/todo-load.sh`` (100 todos seeded, wrk
-on each case) and the RSS after. The table shows the median of the rounds and each case's ratio to
+on each case) and the RSS after. The CPU steal over the round says how much the host's other
+machines took meanwhile. The table shows the median of the rounds and each case's ratio to
 the reference. ``scripts/bench_scale.py`` then measures reads at 1,000 and 1,000,000 todos.
 """
 
@@ -105,6 +106,19 @@ class Result:
     idle_pss_mib: float
     rss_after_mib: float = 0.0
     cases: dict[str, dict[str, float]] = field(default_factory=dict)
+    steal_pct: float = float("nan")
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(all, stolen) CPU time since boot, from ``/proc/stat``: what the hypervisor gave to other
+    machines while this one had work is "steal", and it slows whatever runs then."""
+    try:
+        fields = [
+            int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ]
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
 
 
 def run_load(base: str, pids: list[int], duration: str) -> tuple[dict[str, dict[str, float]], int]:
@@ -263,12 +277,16 @@ def postgres() -> tuple[dict[str, Any], Any] | None:
 
 def measure(server: Any, duration: str) -> Result:
     try:
+        total_before, stolen_before = cpu_jiffies()
         start = server.start()
         time.sleep(1.0)  # idle: started, no requests yet
         pids = server.pids()
         pss = memory_kib(pids, "Pss") / 1024
         cases, rss_after = run_load(f"http://127.0.0.1:{server.port}", pids, duration)
-        return Result(server.name, start, pss, rss_after / 1024, cases)
+        total_after, stolen_after = cpu_jiffies()
+        total = total_after - total_before
+        steal = 100 * (stolen_after - stolen_before) / total if total else float("nan")
+        return Result(server.name, start, pss, rss_after / 1024, cases, steal)
     finally:
         server.stop()
 
@@ -289,6 +307,7 @@ def summarize(results: list[Result]) -> dict[str, Any]:
             "start_s": median([r.start_s for r in rounds]),
             "idle_pss_mib": median([r.idle_pss_mib for r in rounds]),
             "rss_after_mib": median([r.rss_after_mib for r in rounds]),
+            "steal_pct": median([r.steal_pct for r in rounds]),
             "rounds": len(rounds),
             "cases": {
                 case: {
@@ -330,6 +349,7 @@ def table(summary: dict[str, Any]) -> str:
         ("start to ready (s)", "start_s", "{:.2f}"),
         ("idle PSS, all processes (MiB)", "idle_pss_mib", "{:.0f}"),
         ("RSS after the load (MiB)", "rss_after_mib", "{:.0f}"),
+        ("CPU steal while it ran (%)", "steal_pct", "{:.1f}"),
     ):
         row = [label]
         for name in ours:
@@ -398,7 +418,8 @@ def main() -> None:
             results.append(result)
             rates = ", ".join(f"{name} {case['rps']:,.0f}" for name, case in result.cases.items())
             print(
-                f"  start {result.start_s:.2f} s, {result.idle_pss_mib:.0f} MiB; req/s: {rates}",
+                f"  start {result.start_s:.2f} s, {result.idle_pss_mib:.0f} MiB, "
+                f"steal {result.steal_pct:.1f} %; req/s: {rates}",
                 file=sys.stderr,
             )
 
