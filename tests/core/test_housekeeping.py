@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from django.core.cache import caches, close_caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.handlers.base import reset_urlconf
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.test import override_settings
+from django.urls import base as urls_base
+from django.urls import get_urlconf, set_urlconf
 
 from backstage_core.db import housekeeping
 
@@ -194,6 +197,53 @@ def test_caches_this_thread_used_are_closed_when_the_request_ends(receivers: str
             assert ClosingCache.closed == ["added"]
 
 
+def test_a_url_conf_set_in_a_request_is_reset_when_it_ends(receivers: str) -> None:
+    def scenario() -> list[Any]:
+        seen = [get_urlconf()]
+        set_urlconf("tests.urls")  # as the handler does for a request.urlconf
+        seen.append(get_urlconf())
+        request_finished.send(sender=None)
+        seen.append(get_urlconf())
+        request()  # none set: nothing to reset
+        seen.append(get_urlconf())
+        return seen
+
+    assert in_a_new_thread(scenario) == [None, "tests.urls", None, None]
+
+
+def test_a_url_conf_is_reset_only_in_the_thread_that_set_it(receivers: str) -> None:
+    set_urlconf("tests.urls")
+    try:
+        in_a_new_thread(lambda: (set_urlconf("tests.settings"), request()))
+        assert get_urlconf() == "tests.urls"
+        request_finished.send(sender=None)
+        assert get_urlconf() is None
+    finally:
+        set_urlconf(None)
+
+
+def test_the_url_conf_stand_in_is_used_only_where_asgiref_is_understood(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asgiref.local import Local
+
+    housekeeping.install()  # with the installed asgiref, it reads the storage itself
+    try:
+        assert not has_receiver(request_finished, reset_urlconf)
+    finally:
+        housekeeping.uninstall()
+    # A Local laid out otherwise (a thread-critical one keeps a threading.local): Django's stays.
+    monkeypatch.setattr(urls_base, "_urlconfs", Local(thread_critical=True))
+    housekeeping.install()
+    try:
+        assert has_receiver(request_finished, reset_urlconf)
+        set_urlconf("tests.urls")
+        request_finished.send(sender=None)
+        assert get_urlconf() is None
+    finally:
+        housekeeping.uninstall()
+
+
 def test_uninstall_gives_django_its_receivers_back() -> None:
     housekeeping.install()
     housekeeping.install()  # idempotent
@@ -202,12 +252,14 @@ def test_uninstall_gives_django_its_receivers_back() -> None:
         assert not has_receiver(request_started, reset_queries)
         assert not has_receiver(request_finished, close_old_connections)
         assert not has_receiver(request_finished, close_caches)
+        assert not has_receiver(request_finished, reset_urlconf)
     finally:
         housekeeping.uninstall()
     assert has_receiver(request_started, close_old_connections)
     assert has_receiver(request_started, reset_queries)
     assert has_receiver(request_finished, close_old_connections)
     assert has_receiver(request_finished, close_caches)
+    assert has_receiver(request_finished, reset_urlconf)
 
 
 def has_receiver(signal: Any, function: Any) -> bool:
