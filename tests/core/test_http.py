@@ -885,3 +885,51 @@ def test_the_handler_answers_as_djangos_wsgi_handler_does(test_backend_factory: 
     assert call(handler, "stream", "") == call(
         lambda e, s: WSGIHandler.__call__(handler, e, s), "stream", ""
     )
+
+
+def test_a_plugin_request_reads_what_drfs_request_reads_from_djangos() -> None:
+    """:class:`PluginRequest` gives each attribute it reads from the Django request the value
+    DRF's own ``Request`` gives (through ``__getattr__``), and a value set on it still wins."""
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from backstage_core.http.parsers import JSONParser
+    from backstage_core.http.views import PluginRequest, _FromDjangoRequest
+
+    django_request = RequestFactory().post(
+        "/api/x/things?a=1&a=2", data=b'{"n": 1}', content_type="application/json", HTTP_X_Y="z"
+    )
+    django_request.COOKIES["c"] = "d"
+    names = [n for n, v in vars(PluginRequest).items() if isinstance(v, _FromDjangoRequest)]
+    assert set(names) >= {"method", "META", "body"}
+    drf, ours = Request(django_request), PluginRequest(django_request, parsers=[JSONParser()])
+    for name in names:
+        assert name not in dir(Request), f"DRF's Request has {name} of its own"
+        theirs, mine = getattr(drf, name), getattr(ours, name)
+        if callable(theirs):
+            assert (mine.__self__, mine.__func__) == (theirs.__self__, theirs.__func__), name
+            assert mine() == theirs(), name
+        else:
+            assert mine is theirs or mine == theirs, name
+    assert ours.data == {"n": 1}  # the body is still there for DRF's parser
+    ours.method = "PATCH"
+    assert ours.method == "PATCH" and django_request.method == "POST"
+
+
+def test_plugin_viewsets_get_plugin_requests() -> None:
+    from django.test import RequestFactory
+    from rest_framework.response import Response as DRFResponse
+
+    from backstage_core.http.views import PluginRequest, ViewHeadersMixin
+
+    seen: list[tuple[type, str]] = []
+
+    class Things(ViewHeadersMixin, viewsets.ViewSet):
+        def list(self, request: Any) -> Any:
+            seen.append((type(request), request.method))
+            return DRFResponse([])
+
+    view = Things.as_view({"get": "list"})
+    response = view(RequestFactory().get("/things"))
+    assert response.status_code == 200
+    assert seen == [(PluginRequest, "GET")]
