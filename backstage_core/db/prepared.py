@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connections
+
 __all__ = ["PreparedInsert", "PreparedQuery"]
 
 
@@ -199,16 +201,12 @@ class PreparedQuery:
 
     def statement(self, alias: str, **values: Any) -> tuple[str, list[Any]]:
         """The SQL (with Django's ``%s`` placeholders) and parameters ``fetch`` would run."""
-        from django.db import connections
-
         connection = connections[alias]
         sql, _driver_sql, slots = self._compile(alias, connection)
         return sql, self._params(connection, slots, values)
 
     def fetch(self, alias: str, **values: Any) -> list[tuple[Any, ...]]:
         """The rows of the query on database ``alias`` with these parameter values."""
-        from django.db import connections
-
         connection = connections[alias]  # one lookup: each is a thread-local's
         sql, driver_sql, slots = self._compile(alias, connection)
         return _run(
@@ -245,8 +243,6 @@ class PreparedInsert:
         return compiled
 
     def execute(self, alias: str, **values: Any) -> None:
-        from django.db import connections
-
         connection = connections[alias]
         params = [prepare(values[name], connection) for name, prepare in self._prepare]
         sql, driver_sql = self._compile(alias, connection)

@@ -26,7 +26,7 @@ LONG_NUMBER = re.compile(rb"\d{19}")
 class JSONParser(DRFJSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         body = stream.read() if stream is not None else b""
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
         if self.strict and encoding.lower() in UTF8 and LONG_NUMBER.search(body) is None:
             try:
                 return orjson.loads(body)
